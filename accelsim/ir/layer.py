@@ -18,7 +18,7 @@ import numpy as np
 #: ops whose work is multiply-accumulates on a weight tensor (the ones an accelerator array maps)
 MAC_OPS = frozenset({"conv", "dense"})
 #: ops that are pure data movement / layout: no arithmetic, no hardware cost beyond a copy
-LAYOUT_OPS = frozenset({"reshape", "flatten", "transpose", "concat", "pad", "identity"})
+LAYOUT_OPS = frozenset({"reshape", "transpose", "concat", "pad", "identity"})
 
 
 @dataclass(frozen=True)
@@ -62,8 +62,9 @@ class LoopBounds:
 class Layer:
     """A node of the layer graph.
 
-    ``op`` is one of: conv, dense, sam_dense, maxpool, avgpool, lrn, relu, leakyrelu, clip, sigmoid,
-    tanh, softsign, softmax, add, mul, sum, concat, reshape, flatten, transpose, pad, identity.
+    ``op`` is one of: conv, dense, sam_dense, maxpool, avgpool, lrn, affine (an unfolded batch norm),
+    relu, leakyrelu, clip, sigmoid, tanh, softsign, softmax, add, sub, mul, div, sum, concat, reshape,
+    transpose, pad (identity only transiently, inside the frontend).
     ``inputs`` are activation tensor names (weights live in ``weights``); ``in_shapes``/``out_shape``
     include the batch dimension.
     """

@@ -1,0 +1,199 @@
+"""ONNX -> layer IR.
+
+Steps, each done by onnx itself where it can be: load and check the file; upgrade opsets older than
+``MIN_OPSET`` with onnx's version converter; pin symbolic batch dimensions to 1 and infer every
+tensor's shape; fold constant subgraphs (Constant, ConstantOfShape, Shape->Gather->Concat->Reshape
+chains...) with onnx's reference evaluator; then lower each remaining node to a :class:`Layer`
+(BatchNormalization folded into the conv/dense before it, MatMul+Add into one dense layer,
+Identity/Dropout dropped). Anything unsupported is an :class:`AccelsimError` naming file, node, op, opset.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper, shape_inference, version_converter
+from onnx.reference import ReferenceEvaluator
+
+from ..errors import AccelsimError
+from ..ir import Layer, Network
+from . import lowering
+
+MIN_OPSET = 13  # Softmax/Clip/Pad/Reshape semantics are uniform from here on
+MAX_OPSET = 21
+SAM_DOMAIN = "ai.accelsim"
+#: ops folded away when all their inputs are constant (the evaluator runs them once, at load time)
+NONDETERMINISTIC = {"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Multinomial", "Bernoulli"}
+
+
+def load_onnx(path: str | Path) -> Network:
+    """Read an ONNX file and lower it to a :class:`Network`."""
+    path = Path(path)
+    model = _read(path)
+    opset = _default_opset(model)
+    where = f"{path.name} (opset {opset})"
+    if opset < MIN_OPSET:
+        model = _upgrade(model, path, opset)
+    elif opset > MAX_OPSET:
+        raise AccelsimError(f"{path}: opset {opset} is newer than the supported {MIN_OPSET - 2}..{MAX_OPSET}")
+    graph = model.graph
+    consts = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    inputs = {}
+    for vi in graph.input:
+        if vi.name in consts:  # old exporters list initializers as graph inputs too
+            continue
+        inputs[vi.name] = _static_shape(vi, path)
+    nodes = list(graph.node)
+    while True:  # folding can make more shapes static (Shape->Gather->Concat->Reshape), and vice versa
+        shapes = _infer_shapes(model, inputs, path)
+        remaining = _fold_constants(nodes, consts, shapes, where)
+        if len(remaining) == len(nodes):
+            break
+        nodes = remaining
+        model = _with_nodes(model, nodes, consts)
+    layers = lowering.lower(nodes, consts, shapes, where)
+    outputs = [o.name for o in graph.output]
+    layers, outputs = lowering.resolve_aliases(layers, outputs)
+    net = Network.from_layers(graph.name or path.stem, layers, inputs, outputs, source=str(path),
+                              meta={"opset": opset, "producer": model.producer_name})
+    return net
+
+
+def _read(path: Path) -> onnx.ModelProto:
+    if not path.is_file():
+        raise AccelsimError(f"{path}: no such model file")
+    try:
+        model = onnx.load(str(path))
+    except Exception as exc:  # protobuf raises DecodeError/RuntimeWarning-ish types; report, don't trace
+        raise AccelsimError(f"{path}: not a readable ONNX model ({type(exc).__name__}: {_first_line(exc)})") from None
+    if not model.graph.node:
+        raise AccelsimError(f"{path}: not a readable ONNX model (empty or truncated graph)")
+    try:
+        onnx.checker.check_model(model)
+    except onnx.checker.ValidationError as exc:
+        raise AccelsimError(f"{path}: malformed ONNX model ({_first_line(exc)})") from None
+    return model
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else "no detail"
+
+
+def _default_opset(model: onnx.ModelProto) -> int:
+    for imp in model.opset_import:
+        if imp.domain in ("", "ai.onnx"):
+            return imp.version
+    return MAX_OPSET
+
+
+def _upgrade(model, path, opset):
+    try:
+        return version_converter.convert_version(model, MIN_OPSET)
+    except Exception as exc:
+        raise AccelsimError(f"{path}: cannot upgrade opset {opset} to {MIN_OPSET} ({_first_line(exc)})") from None
+
+
+def _static_shape(vi, path) -> tuple[int, ...]:
+    """Shape of a graph input; the symbolic (or missing) batch dimension becomes 1."""
+    dims = vi.type.tensor_type.shape.dim
+    if not vi.type.tensor_type.HasField("shape"):
+        raise AccelsimError(f"{path}: input '{vi.name}' has no shape")
+    shape = []
+    for i, d in enumerate(dims):
+        if d.HasField("dim_value") and d.dim_value > 0:
+            shape.append(d.dim_value)
+        elif i == 0:
+            shape.append(1)
+        else:
+            raise AccelsimError(f"{path}: input '{vi.name}' dimension {i} is symbolic ('{d.dim_param}'); "
+                                f"only the batch dimension may be")
+    return tuple(shape)
+
+
+def _infer_shapes(model, inputs, path) -> dict[str, tuple[int, ...]]:
+    """Every tensor's static shape, from onnx shape inference (SamDense stands in as a MatMul)."""
+    m = onnx.ModelProto()
+    m.CopyFrom(model)
+    for vi in m.graph.input:
+        if vi.name in inputs:
+            for d, n in zip(vi.type.tensor_type.shape.dim, inputs[vi.name]):
+                d.Clear()
+                d.dim_value = n
+    del m.graph.value_info[:]
+    for node in m.graph.node:
+        if node.domain == SAM_DOMAIN and node.op_type == "SamDense":  # same output shape as x @ W_plus
+            node.CopyFrom(helper.make_node("MatMul", node.input[:2], node.output, name=node.name))
+    for o in m.graph.output:  # let inference recompute outputs (exporters leave stale batch dims)
+        o.type.tensor_type.ClearField("shape")
+    try:
+        inferred = shape_inference.infer_shapes(m, strict_mode=False, data_prop=True)
+    except Exception as exc:
+        raise AccelsimError(f"{path}: shape inference failed ({_first_line(exc)})") from None
+    shapes = dict(inputs)
+    g = inferred.graph
+    for vi in list(g.value_info) + list(g.output):
+        tt = vi.type.tensor_type
+        if tt.HasField("shape") and all(d.HasField("dim_value") for d in tt.shape.dim):
+            shapes[vi.name] = tuple(d.dim_value for d in tt.shape.dim)
+    for t in g.initializer:
+        shapes[t.name] = tuple(t.dims)
+    return shapes
+
+
+def _fold_constants(nodes, consts, shapes, where):
+    """Evaluate nodes whose inputs are all known at load time; return the nodes that remain."""
+    remaining = []
+    for node in nodes:
+        if node.op_type == "Shape" and node.input[0] in shapes and node.domain in ("", "ai.onnx"):
+            start = _attr(node, "start", 0)
+            end = _attr(node, "end", None)
+            consts[node.output[0]] = np.array(shapes[node.input[0]][start:end], dtype=np.int64)
+        elif (node.domain in ("", "ai.onnx") and node.op_type not in NONDETERMINISTIC
+              and all(i == "" or i in consts for i in node.input) and not _has_subgraph(node)):
+            for name, value in zip(node.output, _evaluate(node, consts, where)):
+                consts[name] = value
+        else:
+            remaining.append(node)
+            continue
+        for o in node.output:
+            shapes[o] = tuple(np.shape(consts[o]))
+    return remaining
+
+
+def _with_nodes(model, nodes, consts):
+    """A copy of ``model`` with only ``nodes``, the constants they read becoming initializers."""
+    m = onnx.ModelProto()
+    m.CopyFrom(model)
+    g = m.graph
+    del g.node[:]
+    g.node.extend(nodes)
+    used = {i for n in nodes for i in n.input} | {o.name for o in g.output}
+    del g.initializer[:]
+    g.initializer.extend(numpy_helper.from_array(np.asarray(v), k) for k, v in consts.items() if k in used)
+    return m
+
+
+def _has_subgraph(node) -> bool:
+    return any(a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS) for a in node.attribute)
+
+
+def _evaluate(node, consts, where):
+    feeds = {i: consts[i] for i in node.input if i}
+    ins = [helper.make_tensor_value_info(i, helper.np_dtype_to_tensor_dtype(v.dtype), v.shape) for i, v in feeds.items()]
+    outs = [helper.make_tensor_value_info(o, onnx.TensorProto.UNDEFINED, None) for o in node.output]
+    graph = helper.make_graph([node], "fold", ins, outs)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", MAX_OPSET)])
+    try:
+        return ReferenceEvaluator(model).run(None, feeds)
+    except Exception as exc:
+        raise AccelsimError(f"{where}: node '{node.name}' ({node.op_type}): cannot fold constant "
+                            f"({_first_line(exc)})") from None
+
+
+def _attr(node, name, default):
+    for a in node.attribute:
+        if a.name == name:
+            return helper.get_attribute_value(a)
+    return default

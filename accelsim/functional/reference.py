@@ -1,0 +1,202 @@
+"""Float32 reference execution of the layer IR with numpy (checked against onnxruntime in the tests).
+
+``OPS[op](layer, inputs)`` computes one layer on batch-first arrays; the batch may differ from the one
+the IR was built for. Convolution and pooling loop over the R×S filter taps (each tap one strided view
+and one matmul), which keeps the code short and the cost close to a BLAS im2col.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Callable, Iterator
+
+import numpy as np
+
+from ..errors import AccelsimError
+from ..ir import Layer, Network
+
+
+def conv_taps(x: np.ndarray, b) -> Iterator[tuple[int, int, np.ndarray]]:
+    """Yield (r, s, view) where view[n, c, p, q] is the input the tap (r, s) multiplies for output (p, q)."""
+    pt, pl, pb, pr = b.pads
+    xp = np.pad(x, ((0, 0), (0, 0), (pt, pb), (pl, pr))) if any(b.pads) else x
+    sh, sw = b.stride
+    dh, dw = b.dilation
+    for r in range(b.R):
+        for s in range(b.S):
+            yield r, s, xp[:, :, r * dh: r * dh + (b.P - 1) * sh + 1: sh, s * dw: s * dw + (b.Q - 1) * sw + 1: sw]
+
+
+def conv(layer: Layer, inputs):
+    """out[n,k,p,q] = Σ_{c,r,s} x[n, g·Cg + c, p·sh + r·dh − pt, q·sw + s·dw − pl] · W[k, c, r, s] + B[k]."""
+    x, = inputs
+    b, w = layer.bounds, layer.weights["W"]
+    n, g = x.shape[0], b.groups
+    kg, cg = b.K // g, b.C // g
+    out = np.zeros((n, g, kg, b.P * b.Q), dtype=np.float32)
+    wg = w.reshape(g, kg, cg, b.R, b.S)
+    for r, s, view in conv_taps(x, b):
+        out += np.matmul(wg[:, :, :, r, s], view.reshape(n, g, cg, b.P * b.Q))
+    out = out.reshape(n, b.K, b.P, b.Q)
+    if "B" in layer.weights:
+        out += layer.weights["B"].reshape(1, -1, 1, 1)
+    return out
+
+
+def dense(layer: Layer, inputs):
+    x, = inputs
+    out = x @ layer.weights["W"].T
+    return out + layer.weights["B"] if "B" in layer.weights else out
+
+
+def sam_dense(layer: Layer, inputs):
+    """Seed 001 eq. (5): o_j = max_i(x_i + W+_ij) + min_i(x_i + W−_ij); pruned entries are ±inf."""
+    x, = inputs
+    x3 = x[..., :, None]
+    out = (x3 + layer.weights["W_plus"]).max(axis=-2) + (x3 + layer.weights["W_minus"]).min(axis=-2)
+    return out + layer.weights["B"] if "B" in layer.weights else out
+
+
+def pool_windows(x: np.ndarray, layer: Layer, fill: float):
+    """Yield the strided views of each kernel tap; padding (and ceil-mode overhang) is filled with ``fill``."""
+    kh, kw = layer.attrs["kernel"]
+    sh, sw = layer.attrs["stride"]
+    pt, pl, pb, pr = layer.attrs["pads"]
+    P, Q = layer.out_shape[2:]
+    extra_h = max((P - 1) * sh + kh - (x.shape[2] + pt + pb), 0)
+    extra_w = max((Q - 1) * sw + kw - (x.shape[3] + pl + pr), 0)
+    xp = np.pad(x, ((0, 0), (0, 0), (pt, pb + extra_h), (pl, pr + extra_w)), constant_values=fill)
+    for r in range(kh):
+        for s in range(kw):
+            yield xp[:, :, r: r + (P - 1) * sh + 1: sh, s: s + (Q - 1) * sw + 1: sw]
+
+
+def maxpool(layer: Layer, inputs):
+    x, = inputs
+    return np.maximum.reduce(list(pool_windows(x, layer, -np.inf)))
+
+
+def avgpool(layer: Layer, inputs):
+    """Average over the window; explicit pads count only with count_include_pad, ceil overhang never does."""
+    x, = inputs
+    total = np.add.reduce(list(pool_windows(x, layer, 0.0)))
+    ones = np.ones((1, 1) + x.shape[2:], dtype=np.float32)
+    if layer.attrs.get("count_include_pad"):
+        pt, pl, pb, pr = layer.attrs["pads"]
+        ones = np.pad(ones, ((0, 0), (0, 0), (pt, pb), (pl, pr)), constant_values=1.0)
+        layer = _without_pads(layer)
+    count = np.add.reduce(list(pool_windows(ones, layer, 0.0)))
+    return (total / count).astype(np.float32)
+
+
+def _without_pads(layer: Layer) -> Layer:
+    return replace(layer, attrs={**layer.attrs, "pads": (0, 0, 0, 0)})
+
+
+def lrn(layer: Layer, inputs):
+    """ONNX LRN: x / (bias + alpha/size · Σ_{nearby channels} x²)^beta."""
+    x, = inputs
+    a = layer.attrs
+    size = a["size"]
+    sq = np.pad(x.astype(np.float64) ** 2, ((0, 0), ((size - 1) // 2, size // 2), (0, 0), (0, 0)))
+    window = sum(sq[:, i: i + x.shape[1]] for i in range(size))
+    return (x / (a["bias"] + a["alpha"] / size * window) ** a["beta"]).astype(np.float32)
+
+
+def softmax(layer: Layer, inputs):
+    x, = inputs
+    e = np.exp(x - x.max(axis=layer.attrs["axis"], keepdims=True))
+    return e / e.sum(axis=layer.attrs["axis"], keepdims=True)
+
+
+def _with_const(fn):
+    def apply(layer: Layer, inputs):
+        args = list(inputs)
+        if "const" in layer.weights:
+            args.append(layer.weights["const"])
+        return fn(*args).astype(np.float32)
+    return apply
+
+
+def reshape(layer: Layer, inputs):
+    """Reshape to the IR's output shape, keeping the caller's batch when the layer keeps the batch dimension."""
+    x, = inputs
+    shape = layer.out_shape
+    if layer.in_shapes[0][:1] == shape[:1]:
+        shape = (x.shape[0],) + tuple(shape[1:])
+    return x.reshape(shape)
+
+
+OPS: dict[str, Callable] = {
+    "conv": conv,
+    "dense": dense,
+    "sam_dense": sam_dense,
+    "maxpool": maxpool,
+    "avgpool": avgpool,
+    "lrn": lrn,
+    "softmax": softmax,
+    "affine": lambda l, i: (i[0] * l.weights["scale"].reshape(1, -1, *([1] * (i[0].ndim - 2)))
+                            + l.weights["shift"].reshape(1, -1, *([1] * (i[0].ndim - 2)))).astype(np.float32),
+    "relu": lambda l, i: np.maximum(i[0], 0),
+    "leakyrelu": lambda l, i: np.where(i[0] >= 0, i[0], i[0] * np.float32(l.attrs["alpha"])),
+    "clip": lambda l, i: np.clip(i[0], l.attrs["min"], l.attrs["max"]),
+    "sigmoid": lambda l, i: (1 / (1 + np.exp(-i[0]))).astype(np.float32),
+    "tanh": lambda l, i: np.tanh(i[0]),
+    "softsign": lambda l, i: i[0] / (1 + np.abs(i[0])),
+    "add": _with_const(np.add),
+    "sub": _with_const(np.subtract),
+    "mul": _with_const(np.multiply),
+    "div": _with_const(np.divide),
+    "sum": lambda l, i: np.add.reduce(list(i)),
+    "concat": lambda l, i: np.concatenate(i, axis=l.attrs["axis"]),
+    "reshape": reshape,
+    "transpose": lambda l, i: np.transpose(i[0], l.attrs["perm"]),
+    "pad": lambda l, i: np.pad(i[0], l.attrs["pad_width"], mode=l.attrs["mode"],
+                               **({"constant_values": l.attrs["value"]} if l.attrs["mode"] == "constant" else {})),
+}
+
+MacExecutor = Callable[[Layer, list], "np.ndarray | None"]
+
+
+def run(net: Network, x, mac_executor: MacExecutor | None = None, keep: bool = False):
+    """Execute ``net`` on ``x`` (an array for the single input, or {input name: array}).
+
+    ``mac_executor(layer, inputs)`` may replace any layer's arithmetic (e.g. a quantized kernel);
+    returning None falls back to the float reference. Returns the output array (a dict when the net
+    has several outputs), or every tensor when ``keep`` is true.
+    """
+    env = _bind_inputs(net, x)
+    live = _last_use(net)
+    for i, layer in enumerate(net.layers):
+        args = [env[t] for t in layer.inputs]
+        y = mac_executor(layer, args) if mac_executor is not None else None
+        env[layer.output] = OPS[layer.op](layer, args) if y is None else y
+        if not keep:
+            for t in layer.inputs:
+                if live.get(t) == i and t not in net.outputs:
+                    del env[t]
+    if keep:
+        return env
+    outs = {o: env[o] for o in net.outputs}
+    return outs[net.outputs[0]] if len(outs) == 1 else outs
+
+
+def _bind_inputs(net: Network, x) -> dict:
+    feeds = x if isinstance(x, dict) else {next(iter(net.inputs)): x}
+    env = {}
+    for name, shape in net.inputs.items():
+        if name not in feeds:
+            raise AccelsimError(f"{net.source or net.name}: no data for input '{name}'")
+        a = np.asarray(feeds[name], dtype=np.float32)
+        if a.shape[1:] != tuple(shape[1:]):
+            raise AccelsimError(f"{net.source or net.name}: input '{name}' expects shape (batch, "
+                                f"{', '.join(map(str, shape[1:]))}), got {a.shape}")
+        env[name] = a
+    return env
+
+
+def _last_use(net: Network) -> dict[str, int]:
+    last = {}
+    for i, layer in enumerate(net.layers):
+        for t in layer.inputs:
+            last[t] = i
+    return last
