@@ -199,7 +199,8 @@ def lower_elementwise(node, ctx):
 
 def lower_batchnorm(node, ctx):
     scale, shift = batchnorm_affine(node, ctx)
-    return ctx.layer(node, "affine", [node.input[0]], {"scale": scale, "shift": shift})
+    return ctx.layer(node, "affine", [node.input[0]], {"scale": scale.astype(np.float32),
+                                                       "shift": shift.astype(np.float32)})
 
 
 def batchnorm_affine(node, ctx):
@@ -284,25 +285,39 @@ def lower(nodes, consts, shapes, where) -> list[Layer]:
 
 
 def _fold_into(prev: Layer, node, ctx) -> bool:
-    """Fold BatchNormalization or a per-channel constant Add into the conv/dense before it, as hardware would."""
-    if prev.op not in ("conv", "dense"):
+    """Fold a per-channel affine step (BatchNormalization, or Mul/Add/Sub by a per-channel constant) into the
+    conv/dense/affine layer before it, as hardware would: y = scale * prev(x) + shift."""
+    if prev.op not in ("conv", "dense", "affine") or (prev.op == "dense" and len(prev.out_shape) != 2):
         return False
-    channels = prev.bounds.K
+    channels = prev.out_shape[1]
     if node.op_type == "BatchNormalization":
         scale, shift = batchnorm_affine(node, ctx)
-        if prev.op == "dense" and len(prev.out_shape) != 2:
+    elif node.op_type in ("Mul", "Add", "Sub") and len(node.input) == 2 and node.input[1] in ctx.consts:
+        vec = _per_channel(ctx.consts[node.input[1]], prev.out_shape)
+        if vec is None:
             return False
-    elif node.op_type == "Add" and node.input[1] in ctx.consts and prev.op == "dense":
-        bias = ctx.consts[node.input[1]]
-        if bias.size != channels or bias.shape[-1] != channels:
-            return False
-        scale, shift = np.ones(channels), bias.reshape(-1).astype(np.float64)
+        ones, zeros = np.ones(channels), np.zeros(channels)
+        scale, shift = {"Mul": (vec, zeros), "Add": (ones, vec), "Sub": (ones, -vec)}[node.op_type]
     else:
         return False
+    if prev.op == "affine":
+        prev.weights["scale"] = (prev.weights["scale"] * scale).astype(np.float32)
+        prev.weights["shift"] = (prev.weights["shift"] * scale + shift).astype(np.float32)
+        return True
     w = prev.weights["W"].astype(np.float64)
     prev.weights["W"] = (w * scale.reshape((-1,) + (1,) * (w.ndim - 1))).astype(np.float32)
     prev.weights["B"] = (prev.weights.get("B", np.zeros(channels)).astype(np.float64) * scale + shift).astype(np.float32)
     return True
+
+
+def _per_channel(const: np.ndarray, out_shape) -> np.ndarray | None:
+    """``const`` as a vector over the channel axis (axis 1) of ``out_shape``, or None if it varies elsewhere."""
+    if const.ndim > len(out_shape):
+        return None
+    full = (1,) * (len(out_shape) - const.ndim) + const.shape
+    if any(d != 1 for i, d in enumerate(full) if i != 1) or full[1] not in (1, out_shape[1]):
+        return None
+    return np.broadcast_to(const.reshape(-1).astype(np.float64), (out_shape[1],)).copy()
 
 
 def resolve_aliases(layers: list[Layer], outputs: list[str]):

@@ -46,12 +46,11 @@ def load_onnx(path: str | Path) -> Network:
         inputs[vi.name] = _static_shape(vi, path)
     nodes = list(graph.node)
     while True:  # folding can make more shapes static (Shape->Gather->Concat->Reshape), and vice versa
-        shapes = _infer_shapes(model, inputs, path)
+        shapes = _infer_shapes(model, nodes, consts, inputs, path)
         remaining = _fold_constants(nodes, consts, shapes, where)
         if len(remaining) == len(nodes):
             break
         nodes = remaining
-        model = _with_nodes(model, nodes, consts)
     layers = lowering.lower(nodes, consts, shapes, where)
     outputs = [o.name for o in graph.output]
     layers, outputs = lowering.resolve_aliases(layers, outputs)
@@ -112,33 +111,34 @@ def _static_shape(vi, path) -> tuple[int, ...]:
     return tuple(shape)
 
 
-def _infer_shapes(model, inputs, path) -> dict[str, tuple[int, ...]]:
-    """Every tensor's static shape, from onnx shape inference (SamDense stands in as a MatMul)."""
-    m = onnx.ModelProto()
-    m.CopyFrom(model)
-    for vi in m.graph.input:
-        if vi.name in inputs:
-            for d, n in zip(vi.type.tensor_type.shape.dim, inputs[vi.name]):
-                d.Clear()
-                d.dim_value = n
-    del m.graph.value_info[:]
-    for node in m.graph.node:
-        if node.domain == SAM_DOMAIN and node.op_type == "SamDense":  # same output shape as x @ W_plus
-            node.CopyFrom(helper.make_node("MatMul", node.input[:2], node.output, name=node.name))
-    for o in m.graph.output:  # let inference recompute outputs (exporters leave stale batch dims)
-        o.type.tensor_type.ClearField("shape")
+def _infer_shapes(model, nodes, consts, inputs, path) -> dict[str, tuple[int, ...]]:
+    """Every tensor's static shape, from onnx shape inference on a light copy of the graph.
+
+    The copy holds only ``nodes``; inputs get their pinned shapes; large constants become shape-only inputs
+    (inference needs their shapes, not their values; small ones such as Reshape targets keep their values);
+    a SamDense node stands in as the MatMul x @ W_plus, which has its output shape.
+    """
+    small = {k: v for k, v in consts.items() if np.size(v) <= 64}
+    ins = [helper.make_tensor_value_info(k, onnx.TensorProto.FLOAT, s) for k, s in inputs.items()]
+    ins += [helper.make_tensor_value_info(k, helper.np_dtype_to_tensor_dtype(np.asarray(v).dtype), np.shape(v))
+            for k, v in consts.items() if k not in small]
+    outs = [helper.make_empty_tensor_value_info(o.name) for o in model.graph.output]
+    light = [helper.make_node("MatMul", n.input[:2], n.output, name=n.name)
+             if (n.domain, n.op_type) == (SAM_DOMAIN, "SamDense") else n for n in nodes]
+    graph = helper.make_graph(light, "shapes", ins, outs,
+                              initializer=[numpy_helper.from_array(np.asarray(v), k) for k, v in small.items()])
+    m = helper.make_model(graph, opset_imports=model.opset_import, ir_version=max(model.ir_version, 7))
     try:
         inferred = shape_inference.infer_shapes(m, strict_mode=False, data_prop=True)
     except Exception as exc:
         raise AccelsimError(f"{path}: shape inference failed ({_first_line(exc)})") from None
     shapes = dict(inputs)
+    shapes.update((k, tuple(np.shape(v))) for k, v in consts.items())
     g = inferred.graph
     for vi in list(g.value_info) + list(g.output):
         tt = vi.type.tensor_type
         if tt.HasField("shape") and all(d.HasField("dim_value") for d in tt.shape.dim):
             shapes[vi.name] = tuple(d.dim_value for d in tt.shape.dim)
-    for t in g.initializer:
-        shapes[t.name] = tuple(t.dims)
     return shapes
 
 
@@ -160,19 +160,6 @@ def _fold_constants(nodes, consts, shapes, where):
         for o in node.output:
             shapes[o] = tuple(np.shape(consts[o]))
     return remaining
-
-
-def _with_nodes(model, nodes, consts):
-    """A copy of ``model`` with only ``nodes``, the constants they read becoming initializers."""
-    m = onnx.ModelProto()
-    m.CopyFrom(model)
-    g = m.graph
-    del g.node[:]
-    g.node.extend(nodes)
-    used = {i for n in nodes for i in n.input} | {o.name for o in g.output}
-    del g.initializer[:]
-    g.initializer.extend(numpy_helper.from_array(np.asarray(v), k) for k, v in consts.items() if k in used)
-    return m
 
 
 def _has_subgraph(node) -> bool:

@@ -1,0 +1,44 @@
+"""Models we did not build: the Caffe2-era model-zoo graphs that ship with onnx's own backend test data.
+
+They are opset 9, list initializers as graph inputs, make their weights with ConstantOfShape, and use
+LRN, Sum, Transpose channel shuffles, BatchNormalization expressed as Unsqueeze+Mul+Add, Concat.
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+
+from accelsim.frontend import load_onnx
+from accelsim.functional import run
+
+ort.set_default_logger_severity(3)
+LIGHT = os.path.join(os.path.dirname(onnx.__file__), "backend", "test", "data", "light")
+MODELS = ["bvlc_alexnet", "densenet121", "inception_v1", "inception_v2", "resnet50", "shufflenet", "squeezenet",
+          "zfnet512"]
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_model_zoo_graph_matches_onnxruntime(name):
+    path = os.path.join(LIGHT, f"light_{name}.onnx")
+    if not os.path.exists(path):
+        pytest.skip("this onnx build ships no backend test data")
+    net = load_onnx(path)
+    (inp, shape), = net.inputs.items()
+    x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+    sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    np.testing.assert_allclose(run(net, x), sess.run(None, {inp: x})[0], rtol=1e-4, atol=1e-6)
+    assert not {"identity", "mul"} & {l.op for l in net.layers}  # Dropout gone, Mul-by-scale folded
+
+
+def test_alexnet_conv1_macs_by_hand():
+    """bvlc_alexnet conv1: 96 filters of 3×11×11, stride 4 on 224×224 -> 54×54 outputs."""
+    path = os.path.join(LIGHT, "light_bvlc_alexnet.onnx")
+    if not os.path.exists(path):
+        pytest.skip("this onnx build ships no backend test data")
+    conv1 = load_onnx(path).mac_layers[0]
+    assert conv1.out_shape == (1, 96, 54, 54)
+    assert conv1.macs == 96 * 3 * 11 * 11 * 54 * 54
