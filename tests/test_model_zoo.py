@@ -42,3 +42,33 @@ def test_alexnet_conv1_macs_by_hand():
     conv1 = load_onnx(path).mac_layers[0]
     assert conv1.out_shape == (1, 96, 54, 54)
     assert conv1.macs == 96 * 3 * 11 * 11 * 54 * 54
+
+
+PYTORCH = os.path.join(os.path.dirname(onnx.__file__), "backend", "test", "data", "pytorch-converted")
+#: PyTorch-exported single-module models (onnx's backend test data) whose ops accelsim supports
+PYTORCH_CASES = ["test_AvgPool2d", "test_AvgPool2d_stride", "test_BatchNorm2d_eval", "test_BatchNorm2d_momentum_eval",
+                 "test_ConstantPad2d", "test_Conv2d", "test_Conv2d_depthwise", "test_Conv2d_depthwise_padded",
+                 "test_Conv2d_depthwise_strided", "test_Conv2d_depthwise_with_multiplier", "test_Conv2d_dilated",
+                 "test_Conv2d_groups", "test_Conv2d_groups_thnn", "test_Conv2d_no_bias", "test_Conv2d_padding",
+                 "test_Conv2d_strided", "test_LeakyReLU", "test_LeakyReLU_with_negval", "test_Linear",
+                 "test_Linear_no_bias", "test_MaxPool2d", "test_PReLU_2d", "test_PReLU_2d_multiparam", "test_ELU", "test_SELU", "test_ReLU", "test_ReflectionPad2d",
+                 "test_ReplicationPad2d", "test_Sigmoid", "test_Softmax", "test_Softsign", "test_Softplus", "test_Tanh",
+                 "test_ZeroPad2d", "test_softmax_lastdim", "test_softmax_functional_dim3"]
+
+
+def read_pb(path):
+    t = onnx.TensorProto()
+    with open(path, "rb") as f:
+        t.ParseFromString(f.read())
+    return onnx.numpy_helper.to_array(t)
+
+
+@pytest.mark.parametrize("case", PYTORCH_CASES)
+def test_pytorch_exported_module_matches_its_recorded_output(case):
+    folder = os.path.join(PYTORCH, case)
+    if not os.path.isdir(folder):
+        pytest.skip("this onnx build ships no backend test data")
+    net = load_onnx(os.path.join(folder, "model.onnx"))
+    x = read_pb(os.path.join(folder, "test_data_set_0", "input_0.pb"))
+    expected = read_pb(os.path.join(folder, "test_data_set_0", "output_0.pb"))
+    np.testing.assert_allclose(run(net, x), expected, rtol=1e-4, atol=1e-5)

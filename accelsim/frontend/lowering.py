@@ -18,8 +18,18 @@ ACTIVATIONS = {
     "Softsign": ("softsign", {}),
     "Softmax": ("softmax", {"axis": -1}),
     "LRN": ("lrn", {"size": None, "alpha": 1e-4, "beta": 0.75, "bias": 1.0}),
+    "Elu": ("elu", {"alpha": 1.0}),
+    "Selu": ("selu", {"alpha": 1.6732632423543772, "gamma": 1.0507009873554805}),
+    "HardSigmoid": ("hardsigmoid", {"alpha": 0.2, "beta": 0.5}),
+    "HardSwish": ("hardswish", {}),
+    "Softplus": ("softplus", {}),
+    "Abs": ("abs", {}),
+    "Neg": ("neg", {}),
+    "Exp": ("exp", {}),
+    "Sqrt": ("sqrt", {}),
+    "Reciprocal": ("reciprocal", {}),
 }
-ELEMENTWISE = {"Add": "add", "Mul": "mul", "Sum": "sum", "Sub": "sub", "Div": "div"}
+ELEMENTWISE = {"Add": "add", "Mul": "mul", "Sum": "sum", "Sub": "sub", "Div": "div", "PRelu": "prelu"}
 ALIASES = {"Identity", "Dropout"}  # outputs are their first input at inference time
 RESHAPES = {"Reshape", "Flatten", "Squeeze", "Unsqueeze"}
 
@@ -192,6 +202,9 @@ def lower_elementwise(node, ctx):
         if node.op_type == "Sum" or len(consts) > 1:
             ctx.fail(node, "only one constant operand is supported")
         weights["const"] = consts[0].astype(np.float32)
+        x = ctx.shape(node, node.input[0])
+        if op == "prelu" and consts[0].ndim == 1 and len(x) > 2 and consts[0].size == x[1]:
+            weights["const"] = weights["const"].reshape((-1,) + (1,) * (len(x) - 2))  # opset < 7: slope per channel
         if node.input[0] in ctx.consts and op in ("sub", "div"):
             ctx.fail(node, "a constant first operand is not supported")
     return ctx.layer(node, op, weights=weights)

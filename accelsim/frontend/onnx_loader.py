@@ -21,7 +21,7 @@ from ..ir import Layer, Network
 from . import lowering
 
 MIN_OPSET = 13  # Softmax/Clip/Pad/Reshape semantics are uniform from here on
-MAX_OPSET = 21
+MAX_OPSET = onnx.defs.onnx_opset_version()  # the newest this onnx knows; tested 7..21
 SAM_DOMAIN = "ai.accelsim"
 #: ops folded away when all their inputs are constant (the evaluator runs them once, at load time)
 NONDETERMINISTIC = {"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Multinomial", "Bernoulli"}
@@ -36,7 +36,7 @@ def load_onnx(path: str | Path) -> Network:
     if opset < MIN_OPSET:
         model = _upgrade(model, path, opset)
     elif opset > MAX_OPSET:
-        raise AccelsimError(f"{path}: opset {opset} is newer than the supported {MIN_OPSET - 2}..{MAX_OPSET}")
+        raise AccelsimError(f"{path}: opset {opset} is newer than this onnx package knows ({MAX_OPSET})")
     graph = model.graph
     consts = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
     inputs = {}
@@ -47,7 +47,7 @@ def load_onnx(path: str | Path) -> Network:
     nodes = list(graph.node)
     while True:  # folding can make more shapes static (Shape->Gather->Concat->Reshape), and vice versa
         shapes = _infer_shapes(model, nodes, consts, inputs, path)
-        remaining = _fold_constants(nodes, consts, shapes, where)
+        remaining = _fold_constants(nodes, consts, shapes, where, max(opset, MIN_OPSET))
         if len(remaining) == len(nodes):
             break
         nodes = remaining
@@ -142,7 +142,7 @@ def _infer_shapes(model, nodes, consts, inputs, path) -> dict[str, tuple[int, ..
     return shapes
 
 
-def _fold_constants(nodes, consts, shapes, where):
+def _fold_constants(nodes, consts, shapes, where, opset):
     """Evaluate nodes whose inputs are all known at load time; return the nodes that remain."""
     remaining = []
     for node in nodes:
@@ -152,7 +152,7 @@ def _fold_constants(nodes, consts, shapes, where):
             consts[node.output[0]] = np.array(shapes[node.input[0]][start:end], dtype=np.int64)
         elif (node.domain in ("", "ai.onnx") and node.op_type not in NONDETERMINISTIC
               and all(i == "" or i in consts for i in node.input) and not _has_subgraph(node)):
-            for name, value in zip(node.output, _evaluate(node, consts, where)):
+            for name, value in zip(node.output, _evaluate(node, consts, where, opset)):
                 consts[name] = value
         else:
             remaining.append(node)
@@ -166,12 +166,12 @@ def _has_subgraph(node) -> bool:
     return any(a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS) for a in node.attribute)
 
 
-def _evaluate(node, consts, where):
+def _evaluate(node, consts, where, opset):
     feeds = {i: consts[i] for i in node.input if i}
     ins = [helper.make_tensor_value_info(i, helper.np_dtype_to_tensor_dtype(v.dtype), v.shape) for i, v in feeds.items()]
     outs = [helper.make_tensor_value_info(o, onnx.TensorProto.UNDEFINED, None) for o in node.output]
     graph = helper.make_graph([node], "fold", ins, outs)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", MAX_OPSET)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
     try:
         return ReferenceEvaluator(model).run(None, feeds)
     except Exception as exc:
