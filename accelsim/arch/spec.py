@@ -1,0 +1,177 @@
+"""Architecture files: YAML -> validated :class:`Arch` (components, energy table, formats), with ``--set`` overrides.
+
+Every check raises :class:`AccelsimError` with one line naming the file, the key and the problem.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from ..errors import AccelsimError
+
+#: per component kind: the keys it must have (besides ``energy``) and the energy actions it must price
+KINDS = {
+    "dram": ({"bandwidth", "latency"}, {"read", "write"}),
+    "buffer": (set(), {"read", "write"}),
+    "spad": (set(), {"read", "write"}),
+    "noc": (set(), {"transfer"}),
+    "compute": (set(), {"mac", "gated_mac", "idle"}),
+    "unit": (set(), set()),
+}
+TOP_KEYS = ("name", "family", "clock_mhz", "word_bits", "formats", "components")
+
+
+@dataclass
+class Component:
+    """One hardware component: a kind, its parameters (sizes, bandwidth, ...) and its energy per action in pJ."""
+
+    name: str
+    kind: str
+    params: dict
+    energy: dict[str, float]
+    word_bits: int
+
+    def get(self, key, default=None):
+        return self.params.get(key, default)
+
+    @property
+    def size_words(self) -> int | None:
+        """Capacity in words of this component's width (``size_words``, ``size_kb`` or ``size_bytes``)."""
+        p = self.params
+        if "size_words" in p:
+            return int(p["size_words"])
+        if "size_kb" in p:
+            return int(p["size_kb"] * 1024 * 8 // self.word_bits)
+        if "size_bytes" in p:
+            return int(p["size_bytes"] * 8 // self.word_bits)
+        return None
+
+
+@dataclass
+class Arch:
+    """A loaded architecture file. ``raw`` keeps the YAML tree (after overrides) for reports and family models."""
+
+    name: str
+    family: str
+    path: str
+    clock_mhz: float
+    word_bits: int
+    formats: dict[str, str]
+    components: dict[str, Component]
+    raw: dict = field(repr=False, default_factory=dict)
+
+    @property
+    def energy_table(self) -> dict[str, dict[str, float]]:
+        """{component: {action: pJ}}: what energy = Σ counts × table multiplies with."""
+        return {n: dict(c.energy) for n, c in self.components.items() if c.energy}
+
+    def __getitem__(self, name) -> Component:
+        return self.components[name]
+
+    def error(self, key: str, problem: str) -> AccelsimError:
+        return AccelsimError(f"{self.path}: {key}: {problem}")
+
+    def component(self, name: str, kind: str | None = None) -> Component:
+        """The named component, checked to exist (and to be of ``kind``)."""
+        comp = self.components.get(name)
+        if comp is None:
+            raise self.error(f"components.{name}", f"missing (the {self.family} family needs it)")
+        if kind and comp.kind != kind:
+            raise self.error(f"components.{name}.kind", f"must be '{kind}', not '{comp.kind}'")
+        return comp
+
+    def number(self, comp: str, key: str, *, integer=False, minimum=0.0, default=None, strict=True):
+        """A numeric parameter of a component, checked (positive by default)."""
+        value = self.component(comp).params.get(key, default)
+        where = f"components.{comp}.{key}"
+        if value is None:
+            raise self.error(where, "missing")
+        return _check_number(self, where, value, integer=integer, minimum=minimum, strict=strict)
+
+
+def _check_number(arch_or_path, where, value, *, integer=False, minimum=0.0, strict=True):
+    path = arch_or_path.path if isinstance(arch_or_path, Arch) else arch_or_path
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise AccelsimError(f"{path}: {where}: must be a number, got {value!r}")
+    if integer and value != int(value):
+        raise AccelsimError(f"{path}: {where}: must be an integer, got {value!r}")
+    if value < minimum or (strict and value == minimum and minimum == 0):
+        raise AccelsimError(f"{path}: {where}: must be {'>' if strict else '>='} {minimum:g}, got {value!r}")
+    return int(value) if integer else value
+
+
+def apply_override(raw: dict, assignment: str, path: str) -> None:
+    """Apply one ``KEY=VALUE`` (dotted key; a component's keys may omit the ``components.`` prefix)."""
+    key, sep, text = assignment.partition("=")
+    if not sep or not key:
+        raise AccelsimError(f"--set {assignment!r}: expected KEY=VALUE")
+    value = yaml.safe_load(text)
+    parts = key.split(".")
+    for candidate in (parts, ["components", *parts]):
+        node = raw
+        for part in candidate[:-1]:
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, dict) and candidate[-1] in node:
+            node[candidate[-1]] = value
+            return
+    raise AccelsimError(f"{path}: --set {key}: no such key in the architecture file")
+
+
+def parse_arch(raw, path: str) -> Arch:
+    """Validate a YAML tree into an :class:`Arch` (generic checks; the family model adds its own)."""
+    if not isinstance(raw, dict):
+        raise AccelsimError(f"{path}: not a YAML mapping")
+    for key in TOP_KEYS:
+        if key not in raw:
+            raise AccelsimError(f"{path}: {key}: missing")
+    clock = _check_number(path, "clock_mhz", raw["clock_mhz"])
+    word_bits = _check_number(path, "word_bits", raw["word_bits"], integer=True)
+    scale = _check_number(path, "energy_scale_pj", raw.get("energy_scale_pj", 1.0))
+    formats = raw["formats"]
+    if not isinstance(formats, dict) or not all(isinstance(v, str) for v in formats.values()):
+        raise AccelsimError(f"{path}: formats: must map operands to format strings, e.g. weights: fixed(16,8)")
+    if not isinstance(raw["components"], dict) or not raw["components"]:
+        raise AccelsimError(f"{path}: components: must be a non-empty mapping")
+    comps = {}
+    for name, spec in raw["components"].items():
+        where = f"components.{name}"
+        if not isinstance(spec, dict):
+            raise AccelsimError(f"{path}: {where}: must be a mapping")
+        kind = spec.get("kind")
+        if kind not in KINDS:
+            raise AccelsimError(f"{path}: {where}.kind: must be one of {', '.join(KINDS)}, got {kind!r}")
+        required, actions = KINDS[kind]
+        for key in sorted(required):
+            if key not in spec:
+                raise AccelsimError(f"{path}: {where}.{key}: missing")
+        params = {k: v for k, v in spec.items() if k not in ("kind", "energy")}
+        for key, value in params.items():
+            if key.startswith("size") or key in ("bandwidth", "latency", "rows", "cols", "word_bits", "lanes"):
+                _check_number(path, f"{where}.{key}", value, strict=key not in ("latency",))
+        energy = spec.get("energy", {})
+        if not isinstance(energy, dict):
+            raise AccelsimError(f"{path}: {where}.energy: must map actions to pJ")
+        for action in sorted(actions):
+            if action not in energy:
+                raise AccelsimError(f"{path}: {where}.energy.{action}: missing")
+        energy = {a: _check_number(path, f"{where}.energy.{a}", e, strict=False) * scale for a, e in energy.items()}
+        comps[name] = Component(name, kind, params, energy, int(spec.get("word_bits", word_bits)))
+    for name, comp in comps.items():
+        if comp.kind in ("buffer", "spad") and comp.size_words is None:
+            raise AccelsimError(f"{path}: components.{name}.size_kb: missing (or size_words / size_bytes)")
+    return Arch(str(raw["name"]), str(raw["family"]), path, clock, word_bits, dict(formats), comps, raw)
+
+
+def read_yaml(path) -> dict:
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise AccelsimError(f"{path}: cannot read ({exc.strerror})") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark else "YAML"
+        raise AccelsimError(f"{path}: {where}: invalid YAML ({getattr(exc, 'problem', exc)})") from None

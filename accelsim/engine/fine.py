@@ -1,0 +1,136 @@
+"""Fine mode: step the nest MAC by MAC — every cycle, every PE — tracking what each storage instance holds.
+
+Nothing here uses the closed forms of ``mapping.nest``: a fill is detected when the loops that refill an
+instance's tile change value, its words are the set of distinct tensor coordinates it touched, a parent's
+delivery is the union over the instances it serves, a partial sum is a reload if that instance saw it
+before, and a cycle is a temporal index tuple with at least one real MAC. The test suite checks that the
+fast mode agrees exactly (cycles and every counter); the cost is one Python step per MAC, so it is for
+small layers (a class can print it).
+"""
+from __future__ import annotations
+
+from itertools import product
+
+from ..mapping.hierarchy import DIMS, TENSORS
+from ..mapping.nest import Nest
+from .tiles import Tile, add_counts
+
+FINE_MAC_LIMIT = 2_000_000
+
+
+def _coord(t, v, stride, dilation):
+    if t == "W":
+        return v["G"], v["K"], v["C"], v["R"], v["S"]
+    if t == "O":
+        return v["G"], v["N"], v["K"], v["P"], v["Q"]
+    return (v["G"], v["N"], v["C"], v["P"] * stride[0] + v["R"] * dilation[0],
+            v["Q"] * stride[1] + v["S"] * dilation[1])
+
+
+class _Side:
+    """Fill events of one tensor at one boundary: current key, coordinates and first-seen sets per instance."""
+
+    def __init__(self, nest: Nest, t: str, boundary: int, modes: list[bool]):
+        self.t = t
+        self.inst_at = [i for i in range(boundary) if nest.loops[i].axis is not None]
+        self.key_at = [i for i in range(boundary) if modes[i]]
+        self.live: dict = {}   # instance -> [key, coords, start tile, end tile]
+        self.seen: dict = {}   # instance -> coordinates filled before
+        self.events: list = []  # (words, reloaded words, start tile, end tile)
+
+    def touch(self, idx, coord, tile):
+        inst = tuple(idx[i] for i in self.inst_at)
+        key = tuple(idx[i] for i in self.key_at)
+        ev = self.live.get(inst)
+        if ev is None or ev[0] != key:
+            if ev is not None:
+                self._close(inst, ev)
+            ev = self.live[inst] = [key, set(), tile, tile]
+        ev[1].add(coord)
+        ev[3] = tile
+
+    def _close(self, inst, ev):
+        seen = self.seen.setdefault(inst, set())
+        self.events.append((len(ev[1]), len(ev[1] & seen), ev[2], ev[3]))
+        seen |= ev[1]
+
+    def close_all(self):
+        for inst, ev in self.live.items():
+            self._close(inst, ev)
+        self.live = {}
+
+
+def fine_tiles(nest: Nest) -> list[Tile]:
+    """The same tile records as ``fast_tiles`` (DRAM words, steps, on-chip counts), stepped MAC by MAC."""
+    if nest.shape.macs > FINE_MAC_LIMIT:
+        raise ValueError(f"fine mode is for small layers ({nest.shape.macs} MACs > {FINE_MAC_LIMIT})")
+    loops, hier = nest.loops, nest.hier
+    b1 = nest.starts[1] if len(nest.starts) > 1 else len(loops)
+    n_levels = len(hier.levels)
+    size = []
+    for i, lp in enumerate(loops):
+        s = 1
+        for later in loops[i + 1:]:
+            if later.dim == lp.dim:
+                s *= later.factor
+        size.append(s)
+    temporal = [i for i, lp in enumerate(loops) if lp.axis is None]
+
+    sides = []  # (tensor, parent, child, noc, child side, parent side)
+    for t in TENSORS:
+        for parent, child in nest.pairs(t):
+            b, bd, skip, floor = nest.pair_rules(parent, child)
+            sides.append((t, parent, child, nest.noc_between(parent, child),
+                          _Side(nest, t, b, nest.counted(t, b, skip, floor)),
+                          _Side(nest, t, bd, nest.counted(t, bd, skip, floor))))
+
+    tiles: dict[tuple, Tile] = {}
+    cycles: dict[tuple, set] = {}
+    for idx in product(*(range(lp.factor) for lp in loops)):
+        v = dict.fromkeys(DIMS, 0)
+        for i, lp in enumerate(loops):
+            v[lp.dim] += idx[i] * size[i]
+        if any(v[d] >= nest.bounds[d] for d in DIMS):
+            continue
+        tile = idx[:b1]
+        if tile not in tiles:
+            tiles[tile], cycles[tile] = Tile(tile), set()
+        cycles[tile].add(tuple(idx[i] for i in temporal))
+        for t, _, _, _, cs, ps in sides:
+            coord = _coord(t, v, nest.shape.stride, nest.shape.dilation)
+            cs.touch(idx, coord, tile)
+            ps.touch(idx, coord, tile)
+
+    def add(tile, comp, action, n):
+        if n:
+            add_counts(tiles[tile].counts, {comp: {action: n}})
+
+    for t, parent, child, noc, cs, ps in sides:
+        cs.close_all()
+        ps.close_all()
+        pname = hier.levels[parent].name
+        cname = hier.levels[child].name if child < n_levels else None
+        for words, reload, tile, _ in cs.events:
+            if cname:
+                add(tile, cname, "write" if t != "O" else "read", words)
+                if t == "O":
+                    add(tile, cname, "write", reload)
+            if noc:
+                add(tile, noc, "transfer", words + (reload if t == "O" else 0))
+        for words, reload, start, end in ps.events:
+            if parent == 0:  # DRAM traffic belongs to the tile where the fill starts / the eviction happens
+                if t != "O":
+                    tiles[start].load += words
+                else:
+                    tiles[start].load += reload
+                    tiles[end].store += words
+            elif t != "O":
+                add(start, pname, "read", words)
+            else:
+                add(start, pname, "write", words)
+                add(start, pname, "read", reload)
+    out = []
+    for key in sorted(tiles):
+        tiles[key].steps = len(cycles[key])
+        out.append(tiles[key])
+    return out

@@ -1,0 +1,103 @@
+"""The tiles of a layer: one per iteration of the DRAM-level loops, with the DRAM words it loads and stores,
+its compute steps and its on-chip access counts — in closed form (fast mode).
+
+Cost grows with the number of tiles: the inside of a tile is counted by ``Nest.counts`` (cached per tile
+shape), never stepped through.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from itertools import product
+
+from ..mapping.hierarchy import DIMS, RELEVANT, TENSORS
+from ..mapping.nest import LevelMap, Mapping, Nest
+
+
+@dataclass
+class Tile:
+    """One DRAM-level tile: words read from / written to DRAM, compute steps, on-chip counts."""
+
+    index: tuple
+    load: int = 0
+    store: int = 0
+    steps: int = 0
+    counts: dict = field(default_factory=dict)
+
+
+def add_counts(into: dict, counts: dict, scale: int = 1) -> dict:
+    for comp, actions in counts.items():
+        slot = into.setdefault(comp, {})
+        for action, n in actions.items():
+            slot[action] = slot.get(action, 0) + n * scale
+    return into
+
+
+def tile_chunks(nest: Nest):
+    """Yield (index tuple, {dim: extent}) for every non-empty DRAM-level tile, in nest order."""
+    b1 = nest.starts[1] if len(nest.starts) > 1 else len(nest.loops)
+    outer = nest.loops[:b1]
+    size = {}
+    for i, lp in enumerate(outer):
+        size[i] = 1
+        for later in nest.loops[i + 1:]:
+            if later.dim == lp.dim:
+                size[i] *= later.factor
+    for idx in product(*(range(lp.factor) for lp in outer)):
+        offset = dict.fromkeys(DIMS, 0)
+        for i, lp in enumerate(outer):
+            offset[lp.dim] += idx[i] * size[i]
+        if any(offset[d] >= nest.bounds[d] for d in DIMS):
+            continue
+        ext = {}
+        for d in DIMS:
+            inner = 1
+            for lp in nest.loops[b1:]:
+                if lp.dim == d:
+                    inner *= lp.factor
+            ext[d] = min(inner, nest.bounds[d] - offset[d])
+        yield idx, ext
+
+
+def fast_tiles(nest: Nest) -> list[Tile]:
+    """The tiles of a layer in closed form; their counts plus DRAM traffic sum to ``nest.counts()``."""
+    hier = nest.hier
+    b1 = nest.starts[1] if len(nest.starts) > 1 else len(nest.loops)
+    inner_map = Mapping([LevelMap()] + nest.mapping.levels[1:])
+    cache = {}
+    # which DRAM-level loops refill each tensor's first on-chip tile (stationarity across tiles)
+    refill = {}
+    for t in TENSORS:
+        (parent, child), *_ = nest.pairs(t)
+        b, _, skip, _ = nest.pair_rules(parent, child)
+        refill[t] = nest.counted(t, b, skip, 0)[:b1]
+    reduction = [i for i, lp in enumerate(nest.loops[:b1]) if lp.dim not in RELEVANT["O"]]
+
+    tiles, prev_key, pending_store = [], {}, None
+    for idx, ext in tile_chunks(nest):
+        fresh = all(idx[i] == 0 for i in reduction)
+        key = (tuple(sorted(ext.items())), fresh)
+        if key not in cache:
+            sub = Nest(hier, inner_map, nest.shape.with_bounds(**ext))
+            cache[key] = sub.counts(inner_only=True, fresh=fresh)
+        res = cache[key]
+        tile = Tile(idx, steps=res["steps"])
+        tile.counts = add_counts({}, res["counts"])
+        for t in TENSORS:
+            reads, writes, fill_counts = res["dram"][t]
+            tkey = tuple(i for i, m in zip(idx, refill[t]) if m)
+            crossing = not all(refill[t])
+            new = not crossing or prev_key.get(t) != tkey
+            prev_key[t] = tkey
+            if new:
+                tile.load += reads
+                add_counts(tile.counts, fill_counts)
+            if not crossing:
+                tile.store += writes
+            elif t == "O" and new:  # a resident partial-sum tile is written back when it is replaced, and at the end
+                if pending_store is not None:
+                    tiles[-1].store += pending_store
+                pending_store = writes
+        tiles.append(tile)
+    if pending_store is not None:
+        tiles[-1].store += pending_store
+    return tiles

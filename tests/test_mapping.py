@@ -1,0 +1,92 @@
+"""Loop nests: hand-checked closed forms, mapper fits the buffers, hand-written mapping files."""
+import pytest
+
+from accelsim.arch import load_arch, model
+from accelsim.errors import AccelsimError
+from accelsim.mapping.hierarchy import DIMS
+from accelsim.mapping.io import build_mapping, format_nest
+from accelsim.mapping.mapper import search
+from accelsim.mapping.nest import Nest, Shape, dim_stats, window
+from accelsim.simulate import simulate
+from sim_helpers import conv, net_of
+
+
+def test_dim_stats_partial_chunks():
+    # 10 split into chunks of 3 by a loop of 4: extents 3, 3, 3, 1
+    assert dim_stats(10, (4,), (True,), 3) == {3: 3, 1: 1}
+    # nested 2 x 2 over chunks of 3 (12 >= 10): 3,3 | 3,1
+    assert dim_stats(10, (2, 2), (True, True), 3) == {3: 3, 1: 1}
+    # the outer loop held at 0: only the first chunk of 6 -> chunks 3, 3
+    assert dim_stats(10, (2, 2), (False, True), 3) == {3: 2}
+
+
+def test_window_counts_distinct_rows():
+    assert window(3, 3, 1, 1) == 5          # 3 outputs of a 3-tap filter, stride 1
+    assert window(2, 1, 2, 1) == 2          # stride 2, 1 tap: rows 0 and 2, not 3 rows
+    assert window(2, 3, 2, 1) == 5
+    assert window(2, 2, 1, 2) == 4          # dilation 2: rows {0, 2, 1, 3}
+
+
+def _eyeriss(df="rs"):
+    a = load_arch("arch/eyeriss.yaml")
+    return a, model(a).hierarchy(df)
+
+
+def test_whole_layer_in_one_pe_counts_by_hand():
+    # conv K=2, C=1, 3x3 output, 2x2 filter, everything at the spads except the filter rows loop
+    a, hier = _eyeriss()
+    shape = Shape.of(conv("c", "x", "y", 1, 2, 1, 4, 2).bounds)
+    spec = {"global_buffer": {"temporal": [["P", 3], ["R", 2]]}, "psum_spad": {"temporal": [["Q", 3]]},
+            "weights_spad": {"temporal": [["K", 2]]}, "ifmap_spad": {"temporal": [["S", 2]]}}
+    nest = Nest(hier, build_mapping(hier, shape, spec, "test"), shape)
+    c = nest.counts()
+    macs = 2 * 3 * 3 * 2 * 2
+    assert c["macs"] == macs and c["steps"] == macs  # one PE: one MAC per cycle
+    assert c["counts"]["dram"]["read"] == 2 * 4 + 16  # each weight and input once (all fit on chip)
+    assert c["counts"]["dram"]["write"] == 18        # each output once
+    # every MAC reads both operands from the spads and read-modify-writes its psum (first write needs no read)
+    assert c["counts"]["weights_spad"]["read"] == macs
+    assert c["counts"]["ifmap_spad"]["read"] == macs
+    assert c["counts"]["psum_spad"]["write"] == macs
+    # weights spad holds the 2 filters' row r (2 words) across P and Q: filled once per (p, r)
+    assert c["counts"]["weights_spad"]["write"] == 3 * 2 * 2 * 2
+
+
+@pytest.mark.parametrize("df", ["rs", "ws", "os", "nlr"])
+def test_mapper_fits_every_buffer(df):
+    a, hier = _eyeriss(df)
+    shape = Shape.of(conv("c", "x", "y", 1, 64, 32, 15, 3, pad=1).bounds)
+    best = search(hier, shape, a.energy_table, samples=60)
+    for i, lv in enumerate(hier.levels):
+        assert lv.capacity is None or best.nest.footprint(i) <= lv.capacity
+    for d in DIMS:
+        covered = 1
+        for lp in best.nest.loops:
+            covered *= lp.factor if lp.dim == d else 1
+        assert covered >= shape[d]
+    assert "MAC (pe_array)" in format_nest(best.nest)
+
+
+def test_mapping_file_overrides_mapper(tmp_path):
+    net = net_of(conv("c1", "x", "y", 1, 4, 2, 6, 3))
+    f = tmp_path / "map.yaml"
+    f.write_text("c1:\n  global_buffer: {temporal: [[K, 4]], spatial: [[R, 3, Y], [P, 4, X]]}\n"
+                 "  ifmap_spad: {temporal: [[C, 2], [S, 3]]}\n")
+    r = simulate(net, "arch/eyeriss.yaml", mapping=str(f))
+    m = r.layers[0].to_dict()["mapping"]
+    assert m["global_buffer"] == {"temporal": [["K", 4]], "spatial": [["R", 3, "Y"], ["P", 4, "X"]]}
+    assert m["dram"]["temporal"] == [["Q", 4]]  # what the inner levels leave
+
+
+@pytest.mark.parametrize("text, problem", [
+    ("c1:\n  ifmap_spad: {temporal: [[K, 2]]}\n", "not allowed at this level"),
+    ("c1:\n  global_buffer: {spatial: [[P, 20, X]]}\n", "unrolls 20 > its 14"),
+    ("c1:\n  ifmap_spad: {temporal: [[C, 4], [S, 3], [Q, 2]]}\n", "tile needs 16 words > capacity 12"),
+    ("c9:\n  ifmap_spad: {}\n", "no such layer"),
+])
+def test_bad_mapping_file(tmp_path, text, problem):
+    net = net_of(conv("c1", "x", "y", 1, 4, 4, 6, 3))
+    f = tmp_path / "map.yaml"
+    f.write_text(text)
+    with pytest.raises(AccelsimError, match=problem):
+        simulate(net, "arch/eyeriss.yaml", mapping=str(f))
