@@ -1,0 +1,104 @@
+"""Bundled workloads: MAC/parameter counts against hand formulas, and float reference vs onnxruntime."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+from accelsim.cli import main as cli
+from accelsim.frontend import load_onnx
+from accelsim.functional import run
+
+ort.set_default_logger_severity(3)
+
+
+def conv_macs(k, c, p, q, r, s, groups=1):
+    return k * (c // groups) * p * q * r * s
+
+
+def dense_macs(*sizes):
+    return sum(a * b for a, b in zip(sizes, sizes[1:]))
+
+
+# Seed 004 (Peluso & Calimera), Table 4, row "#MACs": IC 12 298 240, KWS 504 128, FER 149 331 456.
+SEED004_TABLE4_MACS = {"seed004_ic": 12_298_240, "seed004_kws": 504_128, "seed004_fer": 149_331_456}
+
+HAND_MACS = {
+    "seed004_ic": conv_macs(32, 3, 32, 32, 5, 5) + conv_macs(32, 32, 16, 16, 5, 5) + conv_macs(64, 32, 8, 8, 5, 5)
+    + dense_macs(1024, 10),
+    "seed004_kws": conv_macs(186, 1, 1, 9, 32, 8) + dense_macs(186 * 9, 32, 128, 128, 12),
+    "seed004_fer": conv_macs(32, 1, 48, 48, 3, 3) + 2 * conv_macs(32, 32, 48, 48, 3, 3)
+    + conv_macs(64, 32, 24, 24, 3, 3) + 2 * conv_macs(64, 64, 24, 24, 3, 3)
+    + conv_macs(128, 64, 12, 12, 3, 3) + 2 * conv_macs(128, 128, 12, 12, 3, 3) + dense_macs(128 * 36, 7),
+    "seed000_cs_mlp": dense_macs(784, 196, 196, 32, 10),
+    # seed 001: SAM hidden layer 512 -> 2n = 1024 counts one SAM op per parameter (W+ and W-), then dense 1024 -> 10
+    "seed001_sam": 2 * 512 * 1024 + dense_macs(1024, 10),
+    "seed001_mac": dense_macs(512, 307, 10),
+    "lenet5": conv_macs(6, 1, 28, 28, 5, 5) + conv_macs(16, 6, 10, 10, 5, 5) + dense_macs(400, 120, 84, 10),
+    "alexnet": conv_macs(96, 3, 55, 55, 11, 11) + conv_macs(256, 96, 27, 27, 5, 5, 2) + conv_macs(384, 256, 13, 13, 3, 3)
+    + conv_macs(384, 384, 13, 13, 3, 3, 2) + conv_macs(256, 384, 13, 13, 3, 3, 2) + dense_macs(9216, 4096, 4096, 1000),
+    "vgg16": sum(conv_macs(k, c, hw, hw, 3, 3) for k, c, hw in
+                 [(64, 3, 224), (64, 64, 224), (128, 64, 112), (128, 128, 112), (256, 128, 56), (256, 256, 56),
+                  (256, 256, 56), (512, 256, 28), (512, 512, 28), (512, 512, 28), (512, 512, 14), (512, 512, 14),
+                  (512, 512, 14)]) + dense_macs(25088, 4096, 4096, 1000),
+}
+HAND_PARAMS = {
+    "seed001_mac": 512 * 307 + 307 + 307 * 10 + 10,  # seed 001 §III-B: 157,286 weights + 307 biases in the hidden layer
+    "seed001_sam": 2 * 512 * 1024 + 1024 * 10 + 10,  # 1,048,576 SAM parameters (seed 001 §III-B)
+    "lenet5": 6 * 25 + 6 + 16 * 150 + 16 + 400 * 120 + 120 + 120 * 84 + 84 + 84 * 10 + 10,
+    "seed004_ic": 32 * 75 + 32 + 32 * 800 + 32 + 64 * 800 + 64 + 1024 * 10 + 10,
+}
+
+
+@pytest.mark.parametrize("name", sorted(HAND_MACS))
+def test_macs_match_hand_formulas(workload, name):
+    assert load_onnx(workload(name)).total_macs == HAND_MACS[name]
+
+
+@pytest.mark.parametrize("name", sorted(SEED004_TABLE4_MACS))
+def test_seed004_table4_totals_via_cli(workload, capsys, name):
+    assert cli(["info", str(workload(name)), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["total_macs"] == SEED004_TABLE4_MACS[name]
+
+
+@pytest.mark.parametrize("name", sorted(HAND_PARAMS))
+def test_params_match_hand_formulas(workload, name):
+    assert load_onnx(workload(name)).total_params == HAND_PARAMS[name]
+
+
+def test_resnet18_and_mobilenet_shapes(workload):
+    """ResNet-18: 1.81 GMAC; MobileNet-v1: 569 MMAC (Howard et al. 2017, Table 1: 569 million mult-adds)."""
+    resnet = load_onnx(workload("resnet18"))
+    assert not any(l.op == "affine" for l in resnet.layers)  # every BN folded into its conv
+    assert sum(l.op == "conv" for l in resnet.layers) == 20 and resnet.layers[-1].op == "dense"
+    mobilenet = load_onnx(workload("mobilenet_v1"))
+    depthwise = [l for l in mobilenet.layers if l.op == "conv" and l.bounds.groups == l.bounds.C > 1]
+    assert len(depthwise) == 13
+    assert round(mobilenet.total_macs / 1e6) == 569
+
+
+ALL = ["seed004_ic", "seed004_kws", "seed004_fer", "seed000_cs_mlp", "seed001_sam", "seed001_mac", "lenet5",
+       "alexnet", "vgg16", "resnet18", "mobilenet_v1"]
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_float_reference_matches_onnxruntime(workload, name):
+    path = workload(name)
+    net = load_onnx(path)
+    (inp, shape), = net.inputs.items()
+    batch = 4 if np.prod(shape) < 10_000 else 1
+    x = np.random.default_rng(0).standard_normal((batch, *shape[1:])).astype(np.float32)
+    ours = run(net, x)
+    if name == "seed001_sam":  # onnxruntime has no SamDense kernel: check eq. (5) then the dense tail by hand
+        layer, fc = net.mac_layers
+        hidden = np.array([[max(xi + layer.weights["W_plus"][:, j]) + min(xi + layer.weights["W_minus"][:, j])
+                            for j in range(0, 1024)] for xi in x])
+        logits = hidden @ fc.weights["W"].T + fc.weights["B"]
+        expected = np.exp(logits - logits.max(1, keepdims=True))
+        expected /= expected.sum(1, keepdims=True)
+    else:
+        sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        expected = sess.run(None, {inp: x})[0]
+    np.testing.assert_allclose(ours, expected, rtol=1e-4, atol=1e-5)
