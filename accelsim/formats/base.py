@@ -1,0 +1,56 @@
+"""What every number format is: a name with parameters, and ``quantize`` (float in, representable floats out).
+
+Formats are small immutable dataclasses; ``str(fmt)`` is their one spelling (the one ``parse`` reads back),
+used in CLI flags, architecture files and reports.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+
+import numpy as np
+
+
+def positional(default=None):
+    """A dataclass field written positionally in the spelling, e.g. the 16 of ``fixed(16)``."""
+    return field(default=default, metadata={"positional": True})
+
+
+@dataclass(frozen=True)
+class Format:
+    """Base class. ``quantize(x, axis)`` returns float64 values the format can hold; ``axis`` is the
+    reduction axis for formats that share a scale over blocks or vectors (element-wise formats ignore it)."""
+
+    kind = ""  # the name in the spelling, e.g. "fixed"; set by each subclass
+    bits = 32  # storage bits per element (memory traffic scales with it)
+
+    def quantize(self, x, axis: int = -1) -> np.ndarray:
+        raise NotImplementedError
+
+    def __str__(self) -> str:
+        args, opts = [], []
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if f.metadata.get("positional"):
+                if v is not None:
+                    args.append(str(v))
+            elif v != f.default:
+                opts.append(f"{f.name}={v}")
+        inner = ",".join(args + opts)
+        return f"{self.kind}({inner})" if inner else self.kind
+
+    @property
+    def name(self) -> str:
+        return str(self)
+
+
+def blocks(x: np.ndarray, axis: int, size: int):
+    """View ``x`` as (..., n_blocks, size) along ``axis`` (zero-padded), and a function that undoes it."""
+    moved = np.moveaxis(x, axis, -1)
+    n = moved.shape[-1]
+    pad = (-n) % size
+    padded = np.pad(moved, [(0, 0)] * (moved.ndim - 1) + [(0, pad)])
+    shaped = padded.reshape(*moved.shape[:-1], -1, size)
+
+    def restore(y):
+        return np.moveaxis(y.reshape(*moved.shape[:-1], n + pad)[..., :n], -1, axis)
+    return shaped, restore

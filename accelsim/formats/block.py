@@ -1,0 +1,63 @@
+"""Formats that share one exponent over a block of B values along the reduction axis.
+
+* ``bfp(M,E,B)`` block floating point (Flexpoint-like, seed 003 §4.3): each block stores an E-bit shared
+  exponent — that of its largest magnitude — and B signed M-bit mantissas (sign included), rounded to nearest
+  even and saturated.
+* ``bm(E,M,B)`` Block Minifloat (seed 003 §4.3.2): each element is a minifloat with E exponent and M mantissa
+  bits whose exponent bias is shared by the block and chosen so the block's largest value sits at the top
+  of the minifloat's range.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .base import Format, blocks, positional
+from .minifloat import Minifloat
+
+
+def _block_exponent(b: np.ndarray, ebits: int) -> np.ndarray:
+    """floor(log2(max |x|)) per block, clamped to an ebits-bit signed range (0 for all-zero blocks)."""
+    m = np.max(np.abs(b), axis=-1, keepdims=True)
+    with np.errstate(divide="ignore"):
+        e = np.floor(np.log2(np.where(m > 0, m, 1.0)))
+    lo, hi = -(1 << (ebits - 1)), (1 << (ebits - 1)) - 1
+    return np.clip(e, lo, hi)
+
+
+@dataclass(frozen=True)
+class BFP(Format):
+    kind = "bfp"
+    M: int = positional(8)
+    E: int = positional(8)
+    B: int = positional(16)
+
+    @property
+    def bits(self) -> int:
+        return self.M  # + E/B per element for the shared exponent
+
+    def quantize(self, x, axis: int = -1) -> np.ndarray:
+        b, restore = blocks(np.asarray(x, np.float64), axis, self.B)
+        step = np.exp2(_block_exponent(b, self.E) - (self.M - 2))  # M-1 magnitude bits hold values < 2^(e+1)
+        lim = (1 << (self.M - 1)) - 1
+        return restore(np.clip(np.rint(b / step), -lim, lim) * step)
+
+
+@dataclass(frozen=True)
+class BlockMinifloat(Format):
+    kind = "bm"
+    E: int = positional(4)
+    M: int = positional(3)
+    B: int = positional(16)
+
+    @property
+    def bits(self) -> int:
+        return 1 + self.E + self.M
+
+    def quantize(self, x, axis: int = -1) -> np.ndarray:
+        elem = Minifloat(self.E, self.M, bias=0, overflow="sat")
+        b, restore = blocks(np.asarray(x, np.float64), axis, self.B)
+        top = (1 << self.E) - 1  # largest unbiased exponent with bias 0
+        scale = np.exp2(_block_exponent(b, 8) - top)  # shared bias: block max lands in the top binade
+        return restore(elem.quantize(b / scale) * scale)

@@ -1,0 +1,102 @@
+"""Minifloats: 1 sign bit, E exponent bits, M mantissa bits, an exponent bias, optional subnormals.
+
+Rounding is to nearest, ties to even, on the format's grid; a rounded magnitude above the largest finite
+value overflows as the format defines: ``ieee`` (to ±inf, NaN stays NaN), ``nan`` (the "fn" formats with
+no infinity, e.g. fp8 e4m3fn: overflow and inf become NaN, and the all-ones mantissa at the top exponent
+is NaN so the largest finite is 448) or ``sat`` (clamp to ±max, e.g. fp4 e2m1). Casts are bit-exact with
+ml_dtypes for the formats both know (checked in the tests).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import AccelsimError
+from .base import Format, positional
+
+OVERFLOW_MODES = ("ieee", "nan", "sat")
+
+
+@dataclass(frozen=True)
+class Minifloat(Format):
+    kind = "minifloat"
+    E: int = positional(5)
+    M: int = positional(10)
+    bias: int | None = None  # default 2^(E-1) - 1
+    subnormals: bool = True
+    overflow: str = "ieee"
+
+    def __post_init__(self):
+        if not (1 <= self.E <= 11 and 0 <= self.M <= 52):
+            raise AccelsimError(f"{self}: need 1 <= E <= 11 and 0 <= M <= 52")
+        if self.overflow not in OVERFLOW_MODES:
+            raise AccelsimError(f"{self}: overflow must be one of {OVERFLOW_MODES}")
+
+    @property
+    def bits(self) -> int:
+        return 1 + self.E + self.M
+
+    @property
+    def exponent_bias(self) -> int:
+        return (1 << (self.E - 1)) - 1 if self.bias is None else self.bias
+
+    @property
+    def emin(self) -> int:
+        return 1 - self.exponent_bias
+
+    @property
+    def max_finite(self) -> float:
+        top = (1 << self.E) - 1 - self.exponent_bias  # largest exponent field value, unbiased
+        if self.overflow == "ieee":  # top exponent field is reserved for inf/nan
+            return (2 - 2.0 ** -self.M) * 2.0 ** (top - 1)
+        if self.overflow == "nan":  # only the all-ones mantissa at the top exponent is NaN
+            return (2 - 2.0 ** (1 - self.M)) * 2.0 ** top
+        return (2 - 2.0 ** -self.M) * 2.0 ** top
+
+    def quantize(self, x, axis: int = -1) -> np.ndarray:
+        x = np.asarray(x, np.float64)
+        a = np.abs(x)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            e = np.floor(np.log2(np.where(a > 0, a, 1.0)))
+        e = np.maximum(e, self.emin)  # below the normal range the grid step stays 2^(emin - M): subnormals
+        step = np.exp2(e - self.M)
+        q = np.rint(np.where(np.isfinite(a), a, 0.0) / step) * step
+        if not self.subnormals:  # nearest of 0 and the smallest normal
+            tiny = 2.0 ** self.emin
+            q = np.where(q < tiny, np.where(a >= tiny / 2, tiny, 0.0), q)
+        over = (q > self.max_finite) | np.isinf(a)
+        if self.overflow == "sat":
+            q = np.where(over, self.max_finite, q)
+        else:
+            q = np.where(over, np.inf if self.overflow == "ieee" else np.nan, q)
+        q = np.where(np.isnan(a), np.nan, q)
+        return np.copysign(q, x)
+
+
+#: named presets: (E, M, options). fp8_e4m3 is the "fn" variant (no inf, max 448), as in ml_dtypes/OCP.
+PRESETS = {
+    "fp32": (8, 23, {}),
+    "tf32": (8, 10, {}),
+    "fp16": (5, 10, {}),
+    "bf16": (8, 7, {}),
+    "dlfloat16": (6, 9, {"subnormals": False}),  # IBM DLFloat 1-6-9: bias 31, no subnormals
+    "fp8_e4m3": (4, 3, {"overflow": "nan"}),
+    "fp8_e5m2": (5, 2, {}),
+    "fp4_e2m1": (2, 1, {"overflow": "sat"}),
+}
+
+
+@dataclass(frozen=True)
+class Preset(Minifloat):
+    """A named minifloat: spelled by its name alone (``fp16``), behaving as its Minifloat."""
+
+    preset: str = "fp16"
+
+    def __str__(self) -> str:
+        return self.preset
+
+
+def preset(name: str) -> Minifloat:
+    e, m, opts = PRESETS[name]
+    return Preset(E=e, M=m, preset=name, **opts)

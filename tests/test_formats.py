@@ -1,0 +1,169 @@
+"""Number formats against exact references: ml_dtypes casts, integer arithmetic, the papers' definitions."""
+from __future__ import annotations
+
+import ml_dtypes
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from accelsim.errors import AccelsimError
+from accelsim.formats import csd_digits, csd_truncate, parse
+
+ML_DTYPES = {"bf16": ml_dtypes.bfloat16, "fp16": np.float16, "fp8_e4m3": ml_dtypes.float8_e4m3fn,
+             "fp8_e5m2": ml_dtypes.float8_e5m2, "fp4_e2m1": ml_dtypes.float4_e2m1fn}
+
+
+def edge_cases(dtype) -> np.ndarray:
+    """Every finite value of the format, the midpoints between neighbours (ties), just off the midpoints,
+    subnormals, max finite, and values past it (overflow)."""
+    info = ml_dtypes.finfo(dtype)
+    if np.dtype(dtype).itemsize == 1:
+        finite = np.arange(256, dtype=np.uint8).view(dtype).astype(np.float64)
+    else:
+        finite = np.arange(65536, dtype=np.uint16).view(dtype).astype(np.float64)
+    finite = np.unique(finite[np.isfinite(finite)])  # (NaN patterns dropped)
+    mids = (finite[1:] + finite[:-1]) / 2
+    big = float(info.max)
+    extra = [big * 1.01, big * 1.5, big * 4, -big * 4, float(info.smallest_subnormal) / 3, 0.0, -0.0]
+    pts = np.concatenate([finite, mids, np.nextafter(mids, np.inf), np.nextafter(mids, -np.inf), extra])
+    return pts.astype(np.float32)  # ml_dtypes casts from float32; these values are all exact in float32
+
+
+@pytest.mark.parametrize("name", sorted(ML_DTYPES))
+def test_minifloat_casts_are_bit_exact_with_ml_dtypes(name):
+    dtype = ML_DTYPES[name]
+    rng = np.random.default_rng(0)
+    x = np.concatenate([edge_cases(dtype), (rng.standard_normal(20000) * rng.choice([1e-3, 1, 30, 1e4], 20000))
+                        .astype(np.float32)])
+    with np.errstate(over="ignore"):
+        expected = x.astype(dtype).astype(np.float64)
+    ours = parse(name).quantize(x)
+    same = (ours == expected) | (np.isnan(ours) & np.isnan(expected))
+    assert same.all(), f"{name}: first mismatch at {x[~same][:5]} -> ours {ours[~same][:5]}, ml_dtypes {expected[~same][:5]}"
+    assert np.array_equal(np.signbit(ours[ours == 0]), np.signbit(expected[expected == 0]))
+
+
+def test_fp8_e4m3_is_the_fn_variant_and_inputs_overflow_as_ml_dtypes():
+    f = parse("fp8_e4m3")
+    assert f.max_finite == 448.0
+    assert np.isnan(f.quantize([np.inf, 465.0, np.nan])).all()
+    assert parse("fp8_e5m2").quantize([np.inf, 61440.0])[0] == np.inf
+    assert parse("fp4_e2m1").quantize([100.0, -7.0]).tolist() == [6.0, -6.0]  # saturates: no inf, no NaN
+
+
+def test_fp32_tf32_and_dlfloat_presets():
+    x = np.random.default_rng(1).standard_normal(1000)
+    assert np.array_equal(parse("fp32").quantize(x), x.astype(np.float32).astype(np.float64))
+    tf32 = parse("tf32").quantize(x)  # 10 mantissa bits, fp32 range
+    assert np.all(np.abs(tf32 - x) <= np.abs(x) * 2.0 ** -11)
+    dl = parse("dlfloat16")
+    assert dl.exponent_bias == 31 and dl.bits == 16
+    assert dl.quantize([2.0 ** -31, 2.0 ** -32])[1] in (0.0, 2.0 ** -30)  # no subnormals: 0 or the smallest normal
+
+
+def python_fixed(x: float, w: int, f: int) -> int:
+    """Plain-Python reference: round half to even (Python's round) and saturate."""
+    q = round(x * 2 ** f)
+    return max(-(2 ** (w - 1)), min(2 ** (w - 1) - 1, q))
+
+
+@settings(max_examples=60, deadline=None)
+@given(x=arrays(np.float64, 50, elements=st.floats(-300, 300, allow_nan=False)), w=st.integers(4, 24),
+       f=st.integers(-2, 20))
+def test_fixed_point_equals_integer_reference(x, w, f):
+    q, frac = parse(f"fixed({w},{f})").to_int(x)
+    assert frac == f
+    assert q.tolist() == [python_fixed(v, w, f) for v in x.tolist()]
+
+
+def test_fixed_rounding_and_overflow_modes():
+    x = np.array([2.5, -2.5, 3.75, -3.75, 100.0, -100.0])
+    assert parse("fixed(8,0)").quantize(x).tolist() == [2, -2, 4, -4, 100, -100]  # ties to even
+    assert parse("fixed(8,0,round=trunc)").quantize(x).tolist() == [2, -2, 3, -3, 100, -100]  # toward zero
+    assert parse("fixed(6,0)").quantize(x).tolist() == [2, -2, 4, -4, 31, -32]  # saturate
+    assert parse("fixed(6,0,overflow=wrap)").quantize([33.0, -34.0]).tolist() == [-31, 30]  # two's complement wrap
+    s = parse("fixed(8,0,round=stochastic,seed=3)").quantize(np.full(20000, 0.25))
+    assert set(np.unique(s)) == {0.0, 1.0} and abs(s.mean() - 0.25) < 0.02  # unbiased in expectation
+    assert np.array_equal(s, parse("fixed(8,0,round=stochastic,seed=3)").quantize(np.full(20000, 0.25)))
+
+
+def test_dynamic_fixed_point_picks_the_l2_optimal_fraction_length():
+    """Seed 004 §4.1: FL minimising the L2 error, searched among the W-1 candidates around eq. (2)."""
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal(100_000)
+    x[0] = 60.0  # an outlier: clipping it beats losing resolution everywhere else
+    f = parse("fixed(8)").fraction_bits(x)
+    err = {g: np.sum((parse(f"fixed(8,{g})").quantize(x) - x) ** 2) for g in range(-4, 12)}
+    assert err[f] == min(err.values())  # the W-1 candidates around eq. (2) hold the optimum of a wide search
+
+
+@given(st.integers(-(2 ** 20), 2 ** 20))
+def test_csd_digits_are_canonic_and_exact(n):
+    d = csd_digits(n)
+    assert sum(v << i for i, v in enumerate(d)) == n
+    assert all(not (a and b) for a, b in zip(d, d[1:]))  # no two adjacent non-zero digits
+    assert sum(map(abs, d)) <= bin(abs(n)).count("1")  # never more non-zeros than binary
+
+
+def test_csd_truncation_keeps_the_most_significant_digits():
+    assert csd_digits(7) == [-1, 0, 0, 1]  # 7 = 8 - 1
+    assert csd_digits(23) == [-1, 0, 0, -1, 0, 1]  # 23 = 32 - 8 - 1
+    assert csd_truncate(np.array([7, 23, -23]), 1).tolist() == [8, 32, -32]
+    assert csd_truncate(np.array([7, 23, -23]), 2).tolist() == [7, 24, -24]
+    assert parse("fixed(8,0,csd=2)").quantize([23.0]).tolist() == [24.0]
+
+
+def test_block_floating_point_shares_the_block_maximum_exponent():
+    x = np.array([[6.0, 0.3, -0.01, 1.0]])
+    q = parse("bfp(4,8,4)").quantize(x)  # exponent of 6 is 2; 4-bit mantissas: step 2^(2-2) = 1
+    assert q.tolist() == [[6.0, 0.0, 0.0, 1.0]]
+    y = np.random.default_rng(3).standard_normal((3, 64))
+    coarse, fine = (np.abs(parse(f"bfp({m},8,16)").quantize(y) - y).max() for m in (4, 10))
+    assert fine < coarse
+    # the block runs along the given axis: one huge value only coarsens its own block
+    z = np.ones((2, 32))
+    z[0, 0] = 1000.0
+    qz = parse("bfp(6,8,16)").quantize(z, axis=-1)
+    assert np.array_equal(qz[0, 16:], z[0, 16:]) and np.array_equal(qz[1], z[1])
+
+
+def test_block_minifloat_puts_the_block_max_in_the_top_binade():
+    x = np.array([[1000.0, 3.0, 0.5, 900.0], [0.001, 0.002, 0.003, 0.0004]])
+    q = parse("bm(4,3,4)").quantize(x)
+    rel = np.abs(q - x) / np.abs(x)
+    assert rel[:, 0].max() < 2 ** -3 and rel[1].max() < 0.5  # small blocks keep their own range
+
+
+def test_ternary_follows_twn_threshold_and_scale():
+    w = np.array([[0.9, -0.8, 0.05, -0.02, 0.5, 0.0]])
+    delta = 0.7 * np.abs(w).mean()
+    kept = np.abs(w) > delta
+    alpha = np.abs(w)[kept].mean()
+    assert np.allclose(parse("ternary").quantize(w), np.sign(w) * kept * alpha)
+
+
+def test_binary_is_sign_times_mean_abs_per_channel():
+    w = np.array([[1.0, -3.0], [0.5, 0.5]])
+    assert parse("binary").quantize(w).tolist() == [[2.0, -2.0], [0.5, 0.5]]
+    assert parse("binary(per=layer)").quantize(w).tolist() == [[1.25, -1.25], [1.25, 1.25]]
+
+
+def test_pow2_codes_are_the_seven_levels_of_seed002_table2():
+    w = np.random.default_rng(4).standard_normal((8, 3, 3, 3))
+    for per in ("channel", "vector", "layer"):
+        q = parse(f"pow2(3,per={per})").quantize(w)
+        rows = q.reshape({"channel": 8, "vector": 24, "layer": 1}[per], -1)
+        for row in rows:
+            alpha = np.min(np.abs(row[row != 0]))
+            assert set(np.round(np.unique(row / alpha), 9)) <= {-4, -2, -1, 0, 1, 2, 4}
+    assert np.abs(parse("pow2(3)").quantize(w) - w).mean() < np.abs(parse("ternary").quantize(w) - w).mean()
+
+
+@pytest.mark.parametrize("bad", ["fixed(1)", "fixed(16,round=up)", "minifloat(4,3,overflow=boom)", "bogus(3)",
+                                 "fixed(8,4,speed=2)", "fixed(", "pow2(4)", "ternary(per=row)"])
+def test_bad_spellings_raise_one_line_errors(bad):
+    with pytest.raises(AccelsimError) as info:
+        parse(bad)
+    assert "\n" not in str(info.value)
