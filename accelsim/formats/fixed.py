@@ -1,7 +1,7 @@
 """Fixed point: W-bit two's-complement words with F fraction bits (V = Q · 2^-F, seed 004 eq. 1).
 
 ``fixed(W)`` leaves F dynamic: chosen per tensor among the W-1 candidates around eq. 2 to minimise the L2
-error (seed 004 §4.1). Rounding: nearest-even, toward zero, or stochastic (seeded); overflow: saturate or wrap.
+error (seed 004 §4.1). Rounding: nearest-even, toward zero, floor (dropped low bits), or stochastic (seeded); overflow: saturate or wrap.
 An optional CSD truncation keeps only the ``csd`` most significant non-zero canonic-signed-digits of each
 word: the approximate multiplier of seed 002 §IV (fewer partial products).
 """
@@ -14,7 +14,7 @@ import numpy as np
 from ..errors import AccelsimError
 from .base import Format, positional
 
-ROUNDINGS = ("rne", "trunc", "stochastic")
+ROUNDINGS = ("rne", "trunc", "floor", "stochastic")
 OVERFLOWS = ("sat", "wrap")
 
 
@@ -74,6 +74,8 @@ class Fixed(Format):
             q = np.rint(v)
         elif self.round == "trunc":
             q = np.trunc(v)
+        elif self.round == "floor":  # dropping low bits of a two's-complement word
+            q = np.floor(v)
         else:
             q = np.floor(v + np.random.default_rng(self.seed).random(np.shape(v)))
         if self.overflow == "sat":

@@ -1,0 +1,46 @@
+"""`accelsim eval MODEL --dataset D [--format F]`: accuracy in a number format, with per-layer statistics."""
+from __future__ import annotations
+
+import json
+
+from tabulate import tabulate
+
+from ..frontend import load_onnx
+from ..functional.evaluate import evaluate
+from ..functional.quantized import QuantSpec
+
+HELP = "Accuracy of a model on a labelled data set, in float32 or in number formats."
+
+
+def add_arguments(p):
+    p.add_argument("model", help="ONNX model file")
+    p.add_argument("--dataset", required=True, help="digits, seed001 or npz:PATH (arrays x, y)")
+    p.add_argument("--format", default="float", metavar="F",
+                   help="format of weights and activations, e.g. fixed(16), fp8_e4m3, bfp(8,8,16), ternary; or "
+                        "'weights=F;activations=F;accumulator=fixed(32);LAYER:weights=F' (default: float)")
+    p.add_argument("--weights", metavar="F", help="format of the weights (overrides --format)")
+    p.add_argument("--activations", metavar="F", help="format of the input activations (overrides --format)")
+    p.add_argument("--accumulator", metavar="F", help="accumulator word, e.g. fixed(24): saturating integer sums")
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+
+def spec_from_args(args) -> QuantSpec:
+    text = ";".join([args.format] + [f"{role}={getattr(args, role)}" for role in ("weights", "activations",
+                                                                                  "accumulator") if getattr(args, role)])
+    return QuantSpec.parse(text)
+
+
+def main(args) -> int:
+    net = load_onnx(args.model)
+    result = evaluate(net, args.dataset, spec_from_args(args), batch_size=args.batch_size)
+    result["model"] = args.model
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    print(f"{args.model} on {result['dataset']} ({result['n']} samples), {result['format']}: "
+          f"accuracy {result['accuracy']:.4f}")
+    rows = [(name, f"{s['zero_fraction']:.3f}", s["clipped_inputs"], s["accumulator_saturations"])
+            for name, s in result["layers"].items()]
+    print(tabulate(rows, headers=["layer", "zero inputs", "clipped inputs", "acc. saturations"]))
+    return 0
