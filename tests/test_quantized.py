@@ -1,0 +1,213 @@
+"""Kernels and quantized execution against exact references (plain Python integers, seed 004 Algorithm 1)."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import onnx
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from onnx import helper
+
+from accelsim.cli import main as cli
+from accelsim.datasets import Dataset, load
+from accelsim.errors import AccelsimError
+from accelsim.frontend import load_onnx
+from accelsim.functional import run
+from accelsim.functional.evaluate import evaluate
+from accelsim.functional.quantized import QuantSpec, run_quantized
+from accelsim.kernels import SEED004_TABLE1, gemm_saturating, multiprecision_dot
+from onnx_builders import model, tensor
+
+int16s = st.lists(st.integers(-(2 ** 15), 2 ** 15 - 1), min_size=1, max_size=20)
+
+
+def algorithm1(I, W, precision):
+    """Seed 004 Algorithm 1 in plain Python: H parts signed (arithmetic shift), L parts unsigned bytes."""
+    H = lambda v: v >> 8
+    L = lambda v: v & 0xFF
+    r = sum(H(i) * H(w) for i, w in zip(I, W))
+    if precision == "half":
+        return r
+    r <<= 8
+    if precision == "mixed_w":  # the swapped mixed option: I 16-bit × W 8-bit
+        return r + sum(L(i) * H(w) for i, w in zip(I, W))
+    r += sum(H(i) * L(w) for i, w in zip(I, W))
+    if precision == "mixed":
+        return r
+    r += sum(L(i) * H(w) for i, w in zip(I, W))
+    r <<= 8
+    return r + sum(L(i) * L(w) for i, w in zip(I, W))
+
+
+@settings(max_examples=200, deadline=None)
+@given(pairs=st.lists(st.tuples(st.integers(-(2 ** 15), 2 ** 15 - 1), st.integers(-(2 ** 15), 2 ** 15 - 1)),
+                      min_size=1, max_size=20), precision=st.sampled_from(["half", "mixed", "mixed_w", "full"]))
+def test_multiprecision_mac_equals_algorithm1_bit_for_bit(pairs, precision):
+    I, W = [p[0] for p in pairs], [p[1] for p in pairs]
+    got = multiprecision_dot(np.array(I), np.array(W), precision)
+    assert got == algorithm1(I, W, precision)
+    # what each precision means: full is the exact dot product; the others drop the low byte of an operand
+    exact = {"full": sum(i * w for i, w in zip(I, W)), "mixed": sum((i >> 8) * w for i, w in zip(I, W)),
+             "mixed_w": sum(i * (w >> 8) for i, w in zip(I, W)), "half": sum((i >> 8) * (w >> 8) for i, w in zip(I, W))}
+    assert got == exact[precision]
+
+
+def test_seed004_table1_energy_scales_with_cycles():
+    """Seed 004 Table 1: 0.95 pJ per 8×8 cycle; 16×8 / 8×16 two cycles; 16×16 four."""
+    for cycles, pj in SEED004_TABLE1.values():
+        assert pj == pytest.approx(0.95 * cycles)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.integers(1, 4), st.integers(1, 4), st.integers(1, 12), st.integers(6, 20), st.integers(0, 2 ** 31 - 1))
+def test_saturating_gemm_equals_python_integers(m, n, k, acc_bits, seed):
+    rng = np.random.default_rng(seed)
+    a, b = rng.integers(-128, 128, (m, k)), rng.integers(-128, 128, (n, k))
+    got, events = gemm_saturating(a, b, acc_bits)
+    lo, hi, expected_events = -(2 ** (acc_bits - 1)), 2 ** (acc_bits - 1) - 1, 0
+    for i in range(m):
+        for j in range(n):
+            acc = 0
+            for t in range(k):
+                acc += int(a[i, t]) * int(b[j, t])
+                if not lo <= acc <= hi:
+                    acc = min(max(acc, lo), hi)
+                    expected_events += 1
+            assert got[i, j] == acc
+    assert events == expected_events
+
+
+def conv_model(tmp_path, rng, groups=1):
+    w = rng.standard_normal((4, 6 // groups, 3, 3)).astype(np.float32)
+    nodes = [helper.make_node("Conv", ["x", "w", "b"], ["y"], pads=[1, 1, 1, 1], strides=[2, 1], group=groups)]
+    path = tmp_path / "conv.onnx"
+    onnx.save(model(nodes, {"x": ["N", 6, 7, 5]}, {"y": ["N", 4, 4, 5]},
+                    [tensor("w", w), tensor("b", rng.standard_normal(4).astype(np.float32))]), path)
+    return load_onnx(path)
+
+
+@pytest.mark.parametrize("groups", [1, 2])
+@pytest.mark.parametrize("accumulator", [None, "fixed(40)"])
+def test_fixed_point_conv_equals_exact_integer_reference(tmp_path, groups, accumulator):
+    rng = np.random.default_rng(5)
+    net = conv_model(tmp_path, rng, groups)
+    layer = net.layers[0]
+    x = rng.standard_normal((2, 6, 7, 5)).astype(np.float32)
+    spec = "weights=fixed(8,5);activations=fixed(10,6)" + (f";accumulator={accumulator}" if accumulator else "")
+    y, _ = run_quantized(net, x, spec)
+    xi = [[[[round(float(v) * 64) for v in row] for row in ch] for ch in img] for img in x]
+    wi = [[[[max(-128, min(127, round(float(v) * 32))) for v in row] for row in ch] for ch in f] for f in
+          layer.weights["W"]]
+    cg, kg = 6 // groups, 4 // groups
+    for n in range(2):
+        for k in range(4):
+            g = k // kg
+            for p in range(4):
+                for q in range(5):
+                    acc = 0  # exact Python integers
+                    for c in range(cg):
+                        for r in range(3):
+                            for s in range(3):
+                                h, w_ = p * 2 + r - 1, q + s - 1
+                                if 0 <= h < 7 and 0 <= w_ < 5:
+                                    acc += xi[n][g * cg + c][h][w_] * wi[k][c][r][s]
+                    expected = np.float32(acc / 2 ** 11 + layer.weights["B"][k])
+                    assert y[n, k, p, q] == expected
+
+
+def test_narrow_accumulator_saturates_and_counts(tmp_path):
+    rng = np.random.default_rng(6)
+    net = conv_model(tmp_path, rng)
+    x = (rng.standard_normal((2, 6, 7, 5)) * 4).astype(np.float32)
+    _, wide = run_quantized(net, x, "weights=fixed(8,5);activations=fixed(10,6);accumulator=fixed(32)")
+    _, narrow = run_quantized(net, x, "weights=fixed(8,5);activations=fixed(10,6);accumulator=fixed(12)")
+    name = net.layers[0].name
+    assert wide[name].saturations == 0 < narrow[name].saturations
+
+
+def test_sam_layer_in_a_format_follows_eq5_with_rounded_sums(tmp_path):
+    from test_frontend import sam_model
+    rng = np.random.default_rng(7)
+    m, wp, wm = sam_model(rng)
+    onnx.save(m, tmp_path / "sam.onnx")
+    net = load_onnx(tmp_path / "sam.onnx")
+    x = rng.standard_normal((3, 6)).astype(np.float32)
+    y, _ = run_quantized(net, x, "fixed(8,4)")
+    q = lambda v: min(max(round(v * 16), -128), 127) / 16
+    for b in range(3):
+        for j in range(4):
+            hi = max(q(q(x[b, i]) + q(wp[i, j])) for i in range(6) if np.isfinite(wp[i, j]))
+            lo = min(q(q(x[b, i]) + q(wm[i, j])) for i in range(6) if np.isfinite(wm[i, j]))
+            assert y[b, j] == np.float32(hi + lo)
+
+
+def test_float_spec_reproduces_the_reference_and_zero_fractions_are_counted(tmp_path):
+    rng = np.random.default_rng(8)
+    nodes = [helper.make_node("Relu", ["x"], ["r"]), helper.make_node("Gemm", ["r", "w"], ["y"], transB=1)]
+    path = tmp_path / "mlp.onnx"
+    onnx.save(model(nodes, {"x": ["N", 10]}, {"y": ["N", 3]}, [tensor("w", rng.standard_normal((3, 10))
+                                                                         .astype(np.float32))]), path)
+    net = load_onnx(path)
+    x = rng.standard_normal((50, 10)).astype(np.float32)
+    y, stats = run_quantized(net, x, "float")
+    np.testing.assert_allclose(y, run(net, x), rtol=1e-5, atol=1e-6)  # float64 sums vs float32
+    assert stats[net.mac_layers[0].name].zero_fraction == pytest.approx(np.mean(x <= 0))
+
+
+def test_spec_spelling_and_per_layer_overrides():
+    spec = QuantSpec.parse("fixed(8);accumulator=fixed(24);conv1:weights=fixed(16)")
+    assert str(spec.weights) == "fixed(8)" and str(spec.accumulator) == "fixed(24)"
+    assert str(spec.for_layer("conv1").weights) == "fixed(16)" and str(spec.for_layer("conv1").activations) == "fixed(8)"
+    assert str(QuantSpec.parse("ternary").activations) == "float"  # few-level formats are for weights
+    with pytest.raises(AccelsimError):
+        QuantSpec.parse("weights=fixed(99)")
+
+
+def test_datasets_are_deterministic_balanced_and_adapt_to_model_inputs(tmp_path):
+    d = load("digits")
+    assert len(d) == 540 and d.x.shape == (540, 8, 8) and np.array_equal(d.x, load("digits").x)
+    big = d.for_input_shape((1, 1, 32, 32)).x
+    assert big.shape == (540, 1, 32, 32) and np.array_equal(big[:, 0, ::4, ::4], d.x)  # ×4 nearest neighbour
+    flat = d.for_input_shape((1, 784)).x.reshape(-1, 28, 28)
+    assert np.array_equal(flat[:, 2:26:3, 2:26:3], d.x)  # ×3 then centred in 28×28
+    s = load("seed001")
+    assert s.x.shape == (10_000, 512) and np.bincount(s.y).tolist() == [1000] * 10
+    # eq. (6): lag-1 autocorrelation of each class is its r
+    for label, r in enumerate(np.linspace(-0.9, 0.9, 10)):
+        x = s.x[s.y == label].astype(np.float64)
+        assert np.mean(x[:, 1:] * x[:, :-1]) / np.mean(x * x) == pytest.approx(r, abs=0.02)
+    with pytest.raises(AccelsimError, match="cannot feed"):
+        d.for_input_shape((1, 3, 32, 32))
+    np.savez(tmp_path / "bad.npz", x=np.zeros((3, 2)))
+    with pytest.raises(AccelsimError, match="'y'"):
+        load(f"npz:{tmp_path / 'bad.npz'}")
+    with pytest.raises(AccelsimError, match="unknown"):
+        load("imagenet")
+
+
+def test_eval_cli_json_on_an_npz_data_set(tmp_path, capsys):
+    rng = np.random.default_rng(9)
+    w = np.eye(4, dtype=np.float32)
+    nodes = [helper.make_node("Gemm", ["x", "w"], ["y"], transB=1)]
+    onnx.save(model(nodes, {"x": ["N", 4]}, {"y": ["N", 4]}, [tensor("w", w)]), tmp_path / "id.onnx")
+    x = rng.standard_normal((40, 4)).astype(np.float32)
+    np.savez(tmp_path / "d.npz", x=x, y=np.argmax(x, axis=1))
+    assert cli(["eval", str(tmp_path / "id.onnx"), "--dataset", f"npz:{tmp_path / 'd.npz'}", "--format", "fixed(8)",
+                "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["accuracy"] == 1.0 and out["n"] == 40
+    assert cli(["eval", str(tmp_path / "id.onnx"), "--dataset", f"npz:{tmp_path / 'd.npz'}", "--format",
+                "binary(per=layer)", "--activations", "binary(per=layer)", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["accuracy"] < 1.0  # one bit cannot tell which of four is largest
+
+
+def test_evaluate_accepts_a_dataset_object(tmp_path):
+    rng = np.random.default_rng(10)
+    nodes = [helper.make_node("Gemm", ["x", "w"], ["y"], transB=1)]
+    onnx.save(model(nodes, {"x": ["N", 3]}, {"y": ["N", 3]}, [tensor("w", np.eye(3, dtype=np.float32))]),
+              tmp_path / "m.onnx")
+    x = rng.standard_normal((30, 3)).astype(np.float32)
+    out = evaluate(load_onnx(tmp_path / "m.onnx"), Dataset("toy", x, np.argmax(x, 1)), "fp8_e4m3", batch_size=7)
+    assert out["accuracy"] == 1.0 and out["n"] == 30
