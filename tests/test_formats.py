@@ -92,8 +92,8 @@ def test_fixed_rounding_and_overflow_modes():
 def test_dynamic_fixed_point_picks_the_l2_optimal_fraction_length():
     """Seed 004 §4.1: FL minimising the L2 error, searched among the W-1 candidates around eq. (2)."""
     rng = np.random.default_rng(2)
-    x = rng.standard_normal(100_000)
-    x[0] = 60.0  # an outlier: clipping it beats losing resolution everywhere else
+    x = rng.standard_normal(50_000)
+    x[0] = 40.0  # an outlier: clipping it beats losing resolution everywhere else
     f = parse("fixed(8)").fraction_bits(x)
     err = {g: np.sum((parse(f"fixed(8,{g})").quantize(x) - x) ** 2) for g in range(-4, 12)}
     assert err[f] == min(err.values())  # the W-1 candidates around eq. (2) hold the optimum of a wide search

@@ -18,7 +18,8 @@ import numpy as np
 from ..errors import AccelsimError
 from ..formats import Binary, Fixed, Float32, Format, Pow2, Ternary, parse
 from ..ir import Layer, Network
-from .reference import OPS, conv_taps, run
+from ..kernels import gemm_saturating
+from .reference import OPS, conv_weights, im2col, run
 
 ROLES = ("weights", "activations", "accumulator")
 WEIGHT_ONLY = (Ternary, Binary, Pow2)
@@ -101,11 +102,15 @@ class QuantizedExecutor:
         spec = self.spec.for_layer(layer.name)
         x = inputs[0].astype(np.float64)
         axis = 1 if layer.op == "conv" else -1  # the reduction axis of the input (channels / features)
-        xq = spec.activations.quantize(x, axis=axis)
         st = self.stats.setdefault(layer.name, LayerStats())
+        if isinstance(spec.activations, Fixed):
+            xi, f = spec.activations.to_int(x)
+            xq = xi * 2.0 ** -f
+            st.clipped_inputs += int(np.count_nonzero(np.abs(x - xq) > 2.0 ** -f))  # beyond rounding: saturated
+        else:
+            xq = spec.activations.quantize(x, axis=axis)
         st.inputs += xq.size
         st.zero_inputs += int(np.count_nonzero(xq == 0))
-        st.clipped_inputs += _clipped(spec.activations, x, xq)
         w = self._quantized_weights(layer, spec)
         if layer.op == "sam_dense":
             y = _sam(xq, w, spec.activations)
@@ -130,14 +135,6 @@ class QuantizedExecutor:
         return self._weights[key]
 
 
-def _clipped(fmt, x, xq) -> int:
-    """Activations the format clipped: quantization error beyond half the largest magnitude's step."""
-    if isinstance(fmt, Fixed):
-        _, f = fmt.to_int(x)
-        return int(np.count_nonzero(np.abs(x - xq) > 2.0 ** -f))
-    return 0
-
-
 def _sam(xq, w, fmt):
     """Seed 001 eq. (5) with every sum x_i + W_ij rounded to the activation format."""
     x3 = xq[..., :, None]
@@ -148,31 +145,39 @@ def _sam(xq, w, fmt):
 
 
 def _integer_mac(layer: Layer, x, w, spec):
-    """Integer MACs with a saturating accumulator (numba), then back to real values; bias added at the end."""
-    from ..kernels import gemm_saturating
+    """Integer MACs with a saturating accumulator; then back to real values, bias added at the end.
 
+    When no partial sum can exceed the accumulator (Σ|x||w| bounds them all) the float64 BLAS path is exact;
+    otherwise the numba kernel accumulates in order, saturating and counting events."""
     xi, fx = spec.activations.to_int(x)
     wi, fw = spec.weights.to_int(w)
-    if layer.op == "dense":
-        acc, events = gemm_saturating(xi.reshape(-1, xi.shape[-1]), wi, spec.accumulator.W)
-        y = acc.reshape(*x.shape[:-1], -1) * 2.0 ** -(fx + fw)
-        bias = layer.weights.get("B")
-        return (y + bias if bias is not None else y), events
-    b = layer.bounds
-    n = x.shape[0]
-    cols = np.stack([v for _, _, v in conv_taps(xi, b)], axis=2)  # (N, C, R*S, P, Q)
-    g = b.groups
-    cg, kg = b.C // g, b.K // g
-    out = np.empty((n, b.K, b.P, b.Q))
+    integer_layer = replace(layer, weights={"W": wi.astype(np.float64)})
+    hi = (1 << (spec.accumulator.W - 1)) - 1
+    bound = OPS[layer.op](replace(layer, weights={"W": np.abs(wi).astype(np.float64)}), [np.abs(xi).astype(np.float64)])
+    if bound.max(initial=0) <= hi:
+        acc, events = OPS[layer.op](integer_layer, [xi.astype(np.float64)]), 0
+    elif layer.op == "dense":
+        flat, events = gemm_saturating(xi.reshape(-1, xi.shape[-1]), wi, spec.accumulator.W)
+        acc = flat.reshape(*x.shape[:-1], -1)
+    else:
+        acc, events = _conv_saturating(layer.bounds, xi, wi, spec.accumulator.W)
+    y = acc * 2.0 ** -(fx + fw)
+    if "B" in layer.weights:
+        y = y + layer.weights["B"].reshape((1, -1) + (1,) * (y.ndim - 2))
+    return y, events
+
+
+def _conv_saturating(b, xi, wi, acc_bits):
+    """Convolution as one saturating integer GEMM per group over the im2col patches."""
+    n, g, kg = xi.shape[0], b.groups, b.K // b.groups
+    cols, wcols = im2col(xi, b), conv_weights(wi, g)  # (N, G, P·Q, R·S·Cg), (G, R·S·Cg, Kg)
+    out = np.empty((n, b.K, b.P * b.Q))
     events = 0
     for gi in range(g):
-        a = cols[:, gi * cg:(gi + 1) * cg].transpose(0, 3, 4, 1, 2).reshape(n * b.P * b.Q, cg * b.R * b.S)
-        acc, e = gemm_saturating(a, wi[gi * kg:(gi + 1) * kg].reshape(kg, -1), spec.accumulator.W)
+        acc, e = gemm_saturating(cols[:, gi].reshape(n * b.P * b.Q, -1), wcols[gi].T, acc_bits)
         events += e
-        out[:, gi * kg:(gi + 1) * kg] = acc.reshape(n, b.P, b.Q, kg).transpose(0, 3, 1, 2) * 2.0 ** -(fx + fw)
-    if "B" in layer.weights:
-        out += layer.weights["B"].reshape(1, -1, 1, 1)
-    return out, events
+        out[:, gi * kg:(gi + 1) * kg] = acc.reshape(n, b.P * b.Q, kg).transpose(0, 2, 1)
+    return out.reshape(n, b.K, b.P, b.Q), events
 
 
 def run_quantized(net: Network, x, spec: QuantSpec | str, executor: QuantizedExecutor | None = None):

@@ -1,13 +1,13 @@
 """Float32 reference execution of the layer IR with numpy (checked against onnxruntime in the tests).
 
 ``OPS[op](layer, inputs)`` computes one layer on batch-first arrays; the batch may differ from the one
-the IR was built for. Convolution and pooling loop over the R×S filter taps (each tap one strided view
-and one matmul), which keeps the code short and the cost close to a BLAS im2col.
+the IR was built for. Convolution is im2col + one GEMM per group (BLAS); pooling takes the max/sum over
+the kernel taps' strided views.
 """
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Callable, Iterator
+from typing import Callable
 
 import numpy as np
 
@@ -15,30 +15,37 @@ from ..errors import AccelsimError
 from ..ir import Layer, Network
 
 
-def conv_taps(x: np.ndarray, b) -> Iterator[tuple[int, int, np.ndarray]]:
-    """Yield (r, s, view) where view[n, c, p, q] is the input the tap (r, s) multiplies for output (p, q)."""
+def im2col(x: np.ndarray, b) -> np.ndarray:
+    """(N, G, P·Q, R·S·Cg): for each output pixel the input patch its filters see, channels innermost
+    (gathered from a channels-last copy of the input, so the copy reads memory in order)."""
     pt, pl, pb, pr = b.pads
     xp = np.pad(x, ((0, 0), (0, 0), (pt, pb), (pl, pr))) if any(b.pads) else x
+    nhwc = np.ascontiguousarray(xp.transpose(0, 2, 3, 1))
     sh, sw = b.stride
     dh, dw = b.dilation
-    for r in range(b.R):
-        for s in range(b.S):
-            yield r, s, xp[:, :, r * dh: r * dh + (b.P - 1) * sh + 1: sh, s * dw: s * dw + (b.Q - 1) * sw + 1: sw]
+    n, g = x.shape[0], b.groups
+    win = np.lib.stride_tricks.sliding_window_view(nhwc, ((b.R - 1) * dh + 1, (b.S - 1) * dw + 1), axis=(1, 2))
+    win = win[:, ::sh, ::sw, :, ::dh, ::dw][:, :b.P, :b.Q]  # (N, P, Q, C, R, S)
+    cols = win.reshape(n, b.P, b.Q, g, b.C // g, b.R, b.S).transpose(0, 3, 1, 2, 5, 6, 4)
+    return cols.reshape(n, g, b.P * b.Q, b.R * b.S * (b.C // g))
+
+
+def conv_weights(w: np.ndarray, groups: int) -> np.ndarray:
+    """(G, R·S·Cg, Kg): the weights in im2col's column order."""
+    k = w.shape[0]
+    return w.reshape(groups, k // groups, *w.shape[1:]).transpose(0, 3, 4, 2, 1).reshape(groups, -1, k // groups)
 
 
 def conv(layer: Layer, inputs):
     """out[n,k,p,q] = Σ_{c,r,s} x[n, g·Cg + c, p·sh + r·dh − pt, q·sw + s·dw − pl] · W[k, c, r, s] + B[k]."""
     x, = inputs
     b, w = layer.bounds, layer.weights["W"]
-    n, g = x.shape[0], b.groups
-    kg, cg = b.K // g, b.C // g
-    out = np.zeros((n, g, kg, b.P * b.Q), dtype=np.float32)
-    wg = w.reshape(g, kg, cg, b.R, b.S)
-    for r, s, view in conv_taps(x, b):
-        out += np.matmul(wg[:, :, :, r, s], view.reshape(n, g, cg, b.P * b.Q))
-    out = out.reshape(n, b.K, b.P, b.Q)
+    n = x.shape[0]
+    wg = conv_weights(w, b.groups).astype(np.result_type(x, w))
+    out = np.matmul(im2col(x, b), wg)  # (N, G, P·Q, Kg); float64 in -> exact float64 sums
+    out = out.transpose(0, 1, 3, 2).reshape(n, b.K, b.P, b.Q)
     if "B" in layer.weights:
-        out += layer.weights["B"].reshape(1, -1, 1, 1)
+        out = out + layer.weights["B"].reshape(1, -1, 1, 1)
     return out
 
 

@@ -1,0 +1,162 @@
+"""Train the small workloads on offline data and write them to workloads/trained/ (committed; CI does not retrain).
+
+    pip install torch      # only needed to retrain; accelsim itself does not use it
+    python workloads/train.py [NAME ...]
+
+* seed001_mac / seed001_sam: seed 001 configurations A and B on its r-classification signals, generated on the
+  fly from seeded generators (seed 001 §III-C: Adam; A with batch 64, lr 1e-3; B with batch 256, lr 8e-3 —
+  far fewer steps than the paper's 1000 epochs). After training, SAM parameters never selected by max/min on
+  the training signals are pruned to ±inf (seed 001 §III-D, activation-rate pruning).
+* lenet5 and seed000_cs_mlp: on scikit-learn's digits (train split), inputs adapted as accelsim.datasets states.
+Weights are written through workloads/build.py's builders, so the trained files have the bundled topologies.
+Accuracies on the test sets are printed (measured with accelsim's float reference).
+"""
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+import torch
+from torch import nn
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+from accelsim.datasets import digits, load, seed001_signals  # noqa: E402
+from accelsim.frontend import load_onnx  # noqa: E402
+from accelsim.functional import run  # noqa: E402
+
+spec = importlib.util.spec_from_file_location("workloads_build", HERE / "build.py")
+build = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(build)
+OUT = HERE / "trained"
+
+
+class _MaxPlus(torch.autograd.Function):
+    """max_i(x_i + W_ij) (or min, with sign=-1); the gradient reaches only the selected x_i and W_ij
+    (seed 001 §II), kept as indices instead of a (batch, n, m) mask."""
+
+    @staticmethod
+    def forward(ctx, x, w, sign):
+        val, idx = (sign * (x[:, :, None] + w)).max(dim=1)
+        ctx.save_for_backward(idx)
+        ctx.shape = (x.shape, w.shape)
+        return sign * val
+
+    @staticmethod
+    def backward(ctx, grad):
+        idx, = ctx.saved_tensors
+        xs, ws = ctx.shape
+        gx = torch.zeros(xs).scatter_add_(1, idx, grad)
+        gw = torch.zeros(ws).index_put_((idx.reshape(-1), torch.arange(ws[1]).repeat(xs[0])), grad.reshape(-1),
+                                        accumulate=True)
+        return gx, gw, None
+
+
+class Sam(nn.Module):
+    """Seed 001 eq. (5): o_j = max_i(x_i + W+_ij) + min_i(x_i + W-_ij)."""
+
+    def __init__(self, n, m):
+        super().__init__()
+        self.wp = nn.Parameter(torch.randn(n, m) * 0.1)
+        self.wm = nn.Parameter(torch.randn(n, m) * 0.1)
+
+    def forward(self, x):
+        return _MaxPlus.apply(x, self.wp, 1.0) + _MaxPlus.apply(x, self.wm, -1.0)
+
+
+def fit(model, batches, steps, lr):
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    for step in range(steps):
+        x, y = batches(step)
+        loss = nn.functional.cross_entropy(model(torch.from_numpy(x)), torch.from_numpy(y))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if step % max(steps // 10, 1) == 0:
+            print(f"  step {step:5d} loss {loss.item():.4f}", flush=True)
+
+
+def signal_batches(size):
+    return lambda step: (lambda d: (d.x, d.y))(seed001_signals(size, seed=1000 + step))
+
+
+def digit_batches(shape, size=64):
+    train = digits("train").for_input_shape(shape)
+    rng = np.random.default_rng(0)
+
+    def batch(step):
+        idx = rng.integers(0, len(train), size)
+        return train.x[idx], train.y[idx]
+    return batch
+
+
+def linear(m: nn.Linear):
+    return m.weight.detach().numpy(), m.bias.detach().numpy()
+
+
+def train_seed001_mac():
+    model = nn.Sequential(nn.Linear(512, 307), nn.ReLU(), nn.Linear(307, 10))
+    fit(model, signal_batches(64), 15000, 1e-3)
+    return build.seed001_mac([linear(model[0]), linear(model[2])])
+
+
+def train_seed001_sam():
+    model = nn.Sequential(Sam(512, 1024), nn.Linear(1024, 10))
+    fit(model, signal_batches(64), 1200, 8e-3)
+    sam = model[0]
+    wp, wm = sam.wp.detach().numpy().copy(), sam.wm.detach().numpy().copy()
+    used_p, used_m = np.zeros(wp.shape, bool), np.zeros(wm.shape, bool)
+    for seed in range(50):  # activation rate on training signals (seed 001 §III-D): never selected -> pruned
+        x = seed001_signals(256, seed=500_000 + seed).x[:, :, None]
+        cols = np.arange(wp.shape[1])
+        used_p[np.argmax(x + wp, axis=1), cols] = True
+        used_m[np.argmin(x + wm, axis=1), cols] = True
+    wp[~used_p], wm[~used_m] = -np.inf, np.inf
+    print(f"  SAM parameters kept after activation-rate pruning: {used_p.sum() + used_m.sum()} of {2 * wp.size}")
+    return build.seed001_sam([(wp, wm), linear(model[1])])
+
+
+def train_lenet5():
+    model = nn.Sequential(nn.Conv2d(1, 6, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(6, 16, 5), nn.ReLU(),
+                          nn.MaxPool2d(2), nn.Flatten(), nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(),
+                          nn.Linear(84, 10))
+    fit(model, digit_batches((1, 1, 32, 32)), 2000, 1e-3)
+    learned = [m for m in model if isinstance(m, (nn.Conv2d, nn.Linear))]
+    return build.lenet5([(m.weight.detach().numpy(), m.bias.detach().numpy()) for m in learned])
+
+
+def train_seed000_cs_mlp():
+    cs = torch.from_numpy(build.rademacher_projection())
+    layers = nn.ModuleList([nn.Linear(196, 196), nn.Linear(196, 32), nn.Linear(32, 10)])
+
+    def forward(x):
+        h = torch.relu(layers[0](x @ cs))
+        return layers[2](nn.functional.softsign(layers[1](h)))
+    forward.parameters = layers.parameters
+    fit(forward, digit_batches((1, 784)), 3000, 2e-3)
+    return build.seed000_cs_mlp([(m.weight.detach().numpy().T, m.bias.detach().numpy()) for m in layers])
+
+
+TRAIN = {"seed001_mac": (train_seed001_mac, "seed001"), "seed001_sam": (train_seed001_sam, "seed001"),
+         "lenet5": (train_lenet5, "digits"), "seed000_cs_mlp": (train_seed000_cs_mlp, "digits")}
+
+
+def accuracy(path, dataset) -> float:
+    net = load_onnx(path)
+    data = load(dataset).for_input_shape(next(iter(net.inputs.values())))
+    return float(np.mean(np.argmax(run(net, data.x), axis=1) == data.y))
+
+
+if __name__ == "__main__":
+    torch.manual_seed(0)
+    torch.set_num_threads(2)
+    OUT.mkdir(exist_ok=True)
+    for name in sys.argv[1:] or TRAIN:
+        trainer, dataset = TRAIN[name]
+        print(f"{name}:", flush=True)
+        path = OUT / f"{name}.onnx"
+        onnx.save(trainer(), path)
+        print(f"  test accuracy on {dataset}: {accuracy(path, dataset):.4f}", flush=True)
