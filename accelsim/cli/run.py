@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 
-from ..errors import AccelsimError
 from ..mapping.mapper import OBJECTIVES
 from ..report import table, write_csv, write_plot, write_trace
 
@@ -51,14 +50,10 @@ def run_one(args, arch, dataflow=None, mapping=None, trace=False):
 
 def dataset_figures(net, arch, dataset):
     """(accuracy in the arch's formats, {layer: zero-operand fraction}) from the functional path."""
-    try:
-        from ..functional.evaluate import evaluate
-    except ImportError:
-        raise AccelsimError("--dataset: the functional evaluation (accelsim.functional.evaluate) is not available")
+    from ..functional.evaluate import evaluate
+
     out = evaluate(net, dataset, arch.formats)
-    if isinstance(out, dict):
-        return out.get("accuracy"), out.get("zero_fractions")
-    return getattr(out, "accuracy", out), getattr(out, "zero_fractions", None)
+    return out["accuracy"], out["zero_fractions"]
 
 
 def main(args) -> int:
