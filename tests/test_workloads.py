@@ -101,4 +101,5 @@ def test_float_reference_matches_onnxruntime(workload, name):
     else:
         sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
         expected = sess.run(None, {inp: x})[0]
-    np.testing.assert_allclose(ours, expected, rtol=1e-4, atol=1e-5)
+    # float32 sums in another order: relative tolerance, absolute at the scale of the largest output
+    np.testing.assert_allclose(ours, expected, rtol=1e-4, atol=1e-5 * max(1.0, np.abs(expected).max()))
