@@ -33,6 +33,8 @@ from .spec import Arch, Component, apply_override, parse_arch, read_yaml
 FAMILIES = {
     "eyeriss": "accelsim.arch.eyeriss:EyerissModel",
     "diannao": "accelsim.arch.diannao:DianNaoModel",
+    "isaac": "accelsim.arch.imc:InMemoryModel",
+    "sram_cim": "accelsim.arch.imc:InMemoryModel",
 }
 
 

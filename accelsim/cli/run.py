@@ -50,9 +50,10 @@ def run_one(args, arch, dataflow=None, mapping=None, trace=False):
 
 def dataset_figures(net, arch, dataset):
     """(accuracy in the arch's formats, {layer: zero-operand fraction}) from the functional path."""
+    from ..analog import executor_for
     from ..functional.evaluate import evaluate
 
-    out = evaluate(net, dataset, arch.formats)
+    out = evaluate(net, dataset, arch.formats, executor=executor_for(arch))  # analog arrays: their own model
     return out["accuracy"], out["zero_fractions"]
 
 

@@ -1,0 +1,88 @@
+"""In-memory arrays: exact when ideal, degrading with fewer ADC bits and more noise, reproducible, priced right."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from accelsim.analog import AnalogExecutor, ArrayConfig, analog_matmul
+from accelsim.arch import load_arch
+from accelsim.energy import energy_pj
+from accelsim.errors import AccelsimError
+from accelsim.frontend import load_onnx
+from accelsim.functional import run
+from accelsim.functional.quantized import run_quantized
+from accelsim.simulate import simulate
+
+RNG = np.random.default_rng(0)
+X = RNG.integers(-128, 128, (40, 300))  # 300 inputs: three 128-row arrays, the last one partly used
+W = RNG.integers(-128, 128, (300, 12))
+
+
+def test_ideal_crossbar_with_enough_adc_bits_is_exact():
+    """128 rows × 2-bit cells × 1-bit inputs: column sums up to 384 need 9 ADC bits (ISAAC §V)."""
+    got = analog_matmul(X, W, ArrayConfig(rows=128, cell_bits=2, adc_bits=9), 8, 8, np.random.default_rng(1))
+    assert np.array_equal(got, X @ W)  # exact integers, every bit plane, slice and array
+    signed = analog_matmul(np.sign(X), np.sign(W), ArrayConfig(rows=64, weights="signed", inputs="levels",
+                                                                adc_bits=8), 2, 2, np.random.default_rng(1))
+    assert np.array_equal(signed, np.sign(X) @ np.sign(W))
+
+
+def relative_error(cfg, seed):
+    got = analog_matmul(X, W, cfg, 8, 8, np.random.default_rng(seed))
+    return np.linalg.norm(got - X @ W) / np.linalg.norm(X @ W)
+
+
+def test_fewer_adc_bits_never_lower_the_error():
+    """From exact (9 bits) down to 4 bits; below that the outputs are noise (error > 100%) and no longer ordered."""
+    errors = [np.mean([relative_error(ArrayConfig(adc_bits=b), s) for s in range(3)]) for b in (9, 8, 7, 6, 5, 4)]
+    assert errors[0] == 0 and all(a <= b for a, b in zip(errors, errors[1:])), errors
+
+
+@pytest.mark.parametrize("kind", ["variation", "read_noise"])
+def test_more_noise_raises_the_error_in_expectation_over_seeds(kind):
+    levels = (0.0, 0.02, 0.1, 0.3) if kind == "variation" else (0.0, 0.3, 1.0, 3.0)
+    errors = [np.mean([relative_error(ArrayConfig(adc_bits=9, **{kind: v, "seed": s}), s) for s in range(6)]) for v in levels]
+    assert errors[0] == 0 and all(a < b for a, b in zip(errors, errors[1:])), errors
+
+
+def test_noise_is_reproducible_from_its_seed():
+    cfg = ArrayConfig(variation=0.1, read_noise=0.5, stuck=0.01, seed=3)
+    a = analog_matmul(X, W, cfg, 8, 8, np.random.default_rng(7))
+    assert np.array_equal(a, analog_matmul(X, W, cfg, 8, 8, np.random.default_rng(7)))
+    assert not np.array_equal(a, analog_matmul(X, W, cfg, 8, 8, np.random.default_rng(8)))
+
+
+def test_analog_network_equals_digital_fixed_point_when_ideal(trained):
+    net = load_onnx(trained("lenet5"))
+    x = np.random.default_rng(2).random((6, 1, 32, 32)).astype(np.float32)
+    digital, _ = run_quantized(net, x, "fixed(8)")
+    ideal = AnalogExecutor(ArrayConfig(adc_bits=9), "fixed(8)", "fixed(8)")
+    np.testing.assert_array_equal(run(net, x, mac_executor=ideal), digital)
+    coarse = AnalogExecutor(ArrayConfig(adc_bits=5), "fixed(8)", "fixed(8)")
+    assert not np.array_equal(run(net, x, mac_executor=coarse), digital)
+    assert sum(s.adc_conversions for s in coarse.stats.values()) > 0
+
+
+@pytest.mark.parametrize("path", ["arch/isaac.yaml", "arch/sram_cim.yaml"])
+def test_in_memory_architectures_price_converters_and_keep_the_invariants(trained, path):
+    net = load_onnx(trained("seed001_mac"))
+    arch = load_arch(path)
+    result = simulate(net, arch)
+    for layer in result.layers:
+        # counts × table = energy, component by component
+        assert layer.energy_pj == pytest.approx(energy_pj(layer.counts, arch.energy_table))
+        if layer.macs:
+            ref = net[layer.name]
+            assert layer.macs == ref.macs
+            assert layer.counts["adc"]["convert"] > 0 and layer.counts["dac"]["convert"] > 0
+            assert layer.counts["dram"]["read"] >= ref.bounds.weight_size  # every weight read at least once
+            mac_units = arch["array"].get("arrays") * arch["array"].get("rows") * arch["array"].get("weights_per_row")
+            assert layer.cycles >= layer.macs / mac_units
+    assert result.to_dict()["total"]["energy_by_component_pj"]["adc"] > 0
+
+
+def test_clock_must_match_the_bit_serial_steps(tmp_path):
+    text = open("arch/isaac.yaml").read().replace("clock_mhz: 0.625", "clock_mhz: 1.0")
+    (tmp_path / "bad.yaml").write_text(text)
+    with pytest.raises(AccelsimError, match="clock_mhz"):
+        load_arch(tmp_path / "bad.yaml")
