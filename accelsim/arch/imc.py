@@ -10,7 +10,8 @@ One engine cycle is one whole input vector: ``input_planes`` DAC steps of ``step
 steps of 100 ns), so ``clock_mhz`` must be 1000 / (step_ns · input_planes) — checked.
 Converter counts per MAC (full arrays assumed; partially used rows still convert):
   DAC drives = planes / weights_per_row, ADC conversions = planes · columns_per_weight / rows, one shift-and-add
-  per conversion. The array component's ``read`` is the cell current of one weight for one input vector.
+  per conversion; each conversion is also ``levels`` ADC conversion steps, priced at the ADC's figure of merit.
+  The array component's ``read`` is the cell current of one weight for one input vector.
 """
 from __future__ import annotations
 
@@ -88,6 +89,9 @@ class InMemoryModel(ArchModel):
         planes = self.input_planes
         adc = -(-macs * planes * self.columns_per_weight // rows)
         counts = super().compute_counts(hier, macs, gated, cycles)
-        counts.update({"dac": {"convert": -(-macs * planes // per_row)}, "adc": {"convert": adc},
+        # ADC energy grows with its levels (Walden figure of merit: energy per conversion step), so a
+        # conversion is counted once and priced as `levels` conversion steps
+        counts.update({"dac": {"convert": -(-macs * planes // per_row)},
+                       "adc": {"convert": adc, "conversion_step": adc * self.config.levels},
                        "shift_add": {"op": adc}})
         return counts
