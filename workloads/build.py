@@ -64,6 +64,11 @@ class Builder:
             ins.append(self.const(np.zeros(cout, np.float32), "b"))
         return self.node("Conv", ins, kernel_shape=[kh, kw], strides=[sh, sw], pads=[pad] * 4, group=groups)
 
+    def conv_bn(self, cin, cout, k, stride=1, pad=0, groups=1, x=None):
+        """Conv without bias followed by BatchNormalization, as torchvision exports conv-BN blocks."""
+        self.conv(cin, cout, k, stride=stride, pad=pad, groups=groups, bias=False, x=x)
+        return self.bn(cout)
+
     def bn(self, c):
         r = self.rng
         params = [r.uniform(0.5, 1.5, c), r.normal(0, 0.1, c), r.normal(0, 0.1, c), r.uniform(0.5, 1.5, c)]
@@ -278,8 +283,7 @@ def vgg16():
 def resnet18():
     """ResNet-18 as torchvision exports it: conv-BN-ReLU, basic blocks with Add, 1×1 stride-2 downsampling."""
     b = Builder("resnet18", (1, 3, 224, 224))
-    b.conv(3, 64, 7, stride=2, pad=3, bias=False)
-    b.bn(64)
+    b.conv_bn(3, 64, 7, stride=2, pad=3)
     b.relu()
     b.maxpool(3, 2, pad=1)
     cin = 64
@@ -287,14 +291,11 @@ def resnet18():
         for block in range(2):
             s = stride if block == 0 else 1
             shortcut = b.x
-            b.conv(cin, cout, 3, stride=s, pad=1, bias=False)
-            b.bn(cout)
+            b.conv_bn(cin, cout, 3, stride=s, pad=1)
             b.relu()
-            b.conv(cout, cout, 3, pad=1, bias=False)
-            main = b.bn(cout)
+            main = b.conv_bn(cout, cout, 3, pad=1)
             if s != 1 or cin != cout:
-                b.conv(cin, cout, 1, stride=s, bias=False, x=shortcut)
-                shortcut = b.bn(cout)
+                shortcut = b.conv_bn(cin, cout, 1, stride=s, x=shortcut)
             b.node("Add", [main, shortcut])
             b.relu()
             cin = cout
@@ -307,17 +308,14 @@ def resnet18():
 def mobilenet_v1():
     """MobileNet-v1 (width 1.0, 224×224): depthwise 3×3 (groups = channels) + pointwise 1×1, BN, ReLU6."""
     b = Builder("mobilenet_v1", (1, 3, 224, 224))
-    b.conv(3, 32, 3, stride=2, pad=1, bias=False)
-    b.bn(32)
+    b.conv_bn(3, 32, 3, stride=2, pad=1)
     b.relu6()
     cin = 32
     plan = [(64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2)] + [(512, 1)] * 5 + [(1024, 2), (1024, 1)]
     for cout, stride in plan:
-        b.conv(cin, cin, 3, stride=stride, pad=1, groups=cin, bias=False)
-        b.bn(cin)
+        b.conv_bn(cin, cin, 3, stride=stride, pad=1, groups=cin)
         b.relu6()
-        b.conv(cin, cout, 1, bias=False)
-        b.bn(cout)
+        b.conv_bn(cin, cout, 1)
         b.relu6()
         cin = cout
     b.node("GlobalAveragePool", [b.x])
