@@ -86,3 +86,16 @@ def test_clock_must_match_the_bit_serial_steps(tmp_path):
     (tmp_path / "bad.yaml").write_text(text)
     with pytest.raises(AccelsimError, match="clock_mhz"):
         load_arch(tmp_path / "bad.yaml")
+
+
+def test_xnor_sram_macro_runs_the_ternary_lenet_accurately(trained):
+    """The ternary-weight, 2-bit-activation LeNet-5 (workloads/train.py) through the 11-level column ADCs."""
+    from accelsim.analog import executor_for
+    from accelsim.functional.evaluate import evaluate
+    net = load_onnx(trained("lenet5_ternary"))
+    arch = load_arch("arch/sram_cim.yaml")
+    analog = evaluate(net, "digits", arch.formats, executor=executor_for(arch))
+    digital = evaluate(net, "digits", arch.formats)
+    assert analog["accuracy"] >= 0.9 and digital["accuracy"] >= 0.9
+    full_range = load_arch("arch/sram_cim.yaml", ["analog.adc_full_scale=1.0"])
+    assert evaluate(net, "digits", arch.formats, executor=executor_for(full_range))["accuracy"] < 0.5

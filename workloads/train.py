@@ -8,6 +8,8 @@
   far fewer steps than the paper's 1000 epochs). After training, SAM parameters never selected by max/min on
   the training signals are pruned to ±inf (seed 001 §III-D, activation-rate pruning).
 * lenet5 and seed000_cs_mlp: on scikit-learn's digits (train split), inputs adapted as accelsim.datasets states.
+* lenet5_ternary: LeNet-5 trained with ternary weights and fixed(2,0) activations (straight-through estimator),
+  the "binary/ternary version of a workload" the XNOR-SRAM macro (arch/sram_cim.yaml) runs.
 Weights are written through workloads/build.py's builders, so the trained files have the bundled topologies.
 Accuracies on the test sets are printed (measured with accelsim's float reference).
 """
@@ -128,6 +130,57 @@ def train_lenet5():
     return build.lenet5([(m.weight.detach().numpy(), m.bias.detach().numpy()) for m in learned])
 
 
+class _Ste(torch.autograd.Function):
+    """Quantize in the forward pass, pass the gradient straight through (STE) where the input is in ``window``."""
+
+    @staticmethod
+    def forward(ctx, x, fn, window=None):
+        ctx.save_for_backward(x)
+        ctx.window = window
+        return fn(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, = ctx.saved_tensors
+        if ctx.window is not None:
+            grad = grad * ((x >= ctx.window[0]) & (x <= ctx.window[1])).float()
+        return grad, None, None
+
+
+def ternary_twn(w):
+    """TWN per output channel, as accelsim's `ternary` format: Δ = 0.7·mean|W|, α = mean |W| above Δ."""
+    a = w.abs().reshape(len(w), -1)
+    delta = 0.7 * a.mean(1, keepdim=True)
+    keep = (a > delta).float()
+    alpha = (a * keep).sum(1, keepdim=True) / keep.sum(1, keepdim=True).clamp(min=1)
+    return (torch.sign(w).reshape(len(w), -1) * keep * alpha).reshape(w.shape)
+
+
+class TernaryLayer(nn.Module):
+    """A conv/linear layer whose weights are ternary and whose input is fixed(2,0) (-2..1, round half even)."""
+
+    def __init__(self, inner):
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x):
+        x = _Ste.apply(x, lambda v: torch.clamp(torch.round(v), -2, 1), (-2.5, 1.5))
+        w = _Ste.apply(self.inner.weight, ternary_twn)
+        if isinstance(self.inner, nn.Conv2d):
+            return nn.functional.conv2d(x, w, self.inner.bias)
+        return nn.functional.linear(x, w, self.inner.bias)
+
+
+def train_lenet5_ternary():
+    """LeNet-5 trained for the XNOR-SRAM macro: ternary weights, activations in fixed(2,0) (STE training)."""
+    layers = [nn.Conv2d(1, 6, 5), nn.Conv2d(6, 16, 5), nn.Linear(400, 120), nn.Linear(120, 84), nn.Linear(84, 10)]
+    t = [TernaryLayer(m) for m in layers]
+    model = nn.Sequential(t[0], nn.ReLU(), nn.MaxPool2d(2), t[1], nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                          t[2], nn.ReLU(), t[3], nn.ReLU(), t[4])
+    fit(model, digit_batches((1, 1, 32, 32)), 4000, 1e-3)
+    return build.lenet5([(ternary_twn(m.weight.detach()).numpy(), m.bias.detach().numpy()) for m in layers])
+
+
 def train_seed000_cs_mlp():
     cs = torch.from_numpy(build.rademacher_projection())
     layers = nn.ModuleList([nn.Linear(196, 196), nn.Linear(196, 32), nn.Linear(32, 10)])
@@ -141,7 +194,8 @@ def train_seed000_cs_mlp():
 
 
 TRAIN = {"seed001_mac": (train_seed001_mac, "seed001"), "seed001_sam": (train_seed001_sam, "seed001"),
-         "lenet5": (train_lenet5, "digits"), "seed000_cs_mlp": (train_seed000_cs_mlp, "digits")}
+         "lenet5": (train_lenet5, "digits"), "seed000_cs_mlp": (train_seed000_cs_mlp, "digits"),
+         "lenet5_ternary": (train_lenet5_ternary, "digits")}
 
 
 def accuracy(path, dataset) -> float:
