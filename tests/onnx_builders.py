@@ -51,3 +51,15 @@ def conv_net(rng, opset=17, inits_as_inputs=False):
         helper.make_node("Softmax", ["logits"], ["prob"], axis=-1 if opset >= 13 else 1, name="softmax"),
     ]
     return model(nodes, {"x": ["N", 3, 13, 13]}, {"prob": ["N", 5]}, inits, opset=opset, inits_as_inputs=inits_as_inputs)
+
+
+def sam_net(tmp_path, rng, n=6, m=4):
+    """(loaded Network, W_plus, W_minus) of one seed 001 SAM layer with two pruned (±inf) parameters."""
+    from accelsim.frontend import load_onnx
+    wp = rng.standard_normal((n, m)).astype(np.float32)
+    wm = rng.standard_normal((n, m)).astype(np.float32)
+    wp[0, 1], wm[2, 3] = -np.inf, np.inf  # pruned parameters never win the max / min
+    node = helper.make_node("SamDense", ["x", "wp", "wm"], ["y"], domain="ai.accelsim")
+    onnx.save(model([node], {"x": ["N", n]}, {"y": ["N", m]}, [tensor("wp", wp), tensor("wm", wm)],
+                    extra_opsets=[("ai.accelsim", 1)]), tmp_path / "sam.onnx")
+    return load_onnx(tmp_path / "sam.onnx"), wp, wm

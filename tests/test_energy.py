@@ -3,7 +3,6 @@ import pytest
 
 from accelsim.energy import energy_pj
 from accelsim.errors import AccelsimError
-from accelsim.ir.layer import Layer
 from accelsim.simulate import simulate
 from sim_helpers import conv, net_of, small_cnn
 

@@ -14,7 +14,7 @@ from onnx import helper
 from accelsim.cli import main as cli
 from accelsim.frontend import load_onnx
 from accelsim.functional import run
-from onnx_builders import conv_net, model, tensor
+from onnx_builders import conv_net, model, sam_net, tensor
 
 ort.set_default_logger_severity(3)
 
@@ -122,20 +122,9 @@ def test_matmul_add_fold_into_one_dense_layer_and_resnet_style_blocks(tmp_path):
     np.testing.assert_allclose(run(net, x), ort_run(path, x), rtol=1e-4, atol=1e-4)
 
 
-def sam_model(rng, n=6, m=4):
-    wp = rng.standard_normal((n, m)).astype(np.float32)
-    wm = rng.standard_normal((n, m)).astype(np.float32)
-    wp[0, 1], wm[2, 3] = -np.inf, np.inf  # pruned parameters never win the max / min
-    node = helper.make_node("SamDense", ["x", "wp", "wm"], ["y"], domain="ai.accelsim")
-    return model([node], {"x": ["N", n]}, {"y": ["N", m]}, [tensor("wp", wp), tensor("wm", wm)],
-                 extra_opsets=[("ai.accelsim", 1)]), wp, wm
-
-
 def test_sam_layer_follows_seed001_eq5(tmp_path):
     rng = np.random.default_rng(3)
-    m, wp, wm = sam_model(rng)
-    onnx.save(m, tmp_path / "sam.onnx")
-    net = load_onnx(tmp_path / "sam.onnx")
+    net, wp, wm = sam_net(tmp_path, rng)
     x = rng.standard_normal((5, 6)).astype(np.float32)
     y = run(net, x)
     for b in range(5):

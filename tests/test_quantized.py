@@ -18,7 +18,7 @@ from accelsim.functional import run
 from accelsim.functional.evaluate import evaluate
 from accelsim.functional.quantized import QuantSpec, run_quantized
 from accelsim.kernels import SEED004_TABLE1, gemm_saturating, multiprecision_dot
-from onnx_builders import model, tensor
+from onnx_builders import model, sam_net, tensor
 
 int16s = st.lists(st.integers(-(2 ** 15), 2 ** 15 - 1), min_size=1, max_size=20)
 
@@ -128,11 +128,8 @@ def test_narrow_accumulator_saturates_and_counts(tmp_path):
 
 
 def test_sam_layer_in_a_format_follows_eq5_with_rounded_sums(tmp_path):
-    from test_frontend import sam_model
     rng = np.random.default_rng(7)
-    m, wp, wm = sam_model(rng)
-    onnx.save(m, tmp_path / "sam.onnx")
-    net = load_onnx(tmp_path / "sam.onnx")
+    net, wp, wm = sam_net(tmp_path, rng)
     x = rng.standard_normal((3, 6)).astype(np.float32)
     y, _ = run_quantized(net, x, "fixed(8,4)")
     q = lambda v: min(max(round(v * 16), -128), 127) / 16

@@ -20,14 +20,14 @@ fixed-point result exactly (tested).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
 from ..errors import AccelsimError
 from ..formats import Fixed, Format, parse
 from ..functional.quantized import LayerStats
-from ..functional.reference import OPS, conv_weights, im2col
+from ..functional.reference import conv_weights, im2col
 from ..ir import Layer
 
 

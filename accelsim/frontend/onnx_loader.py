@@ -17,7 +17,7 @@ from onnx import helper, numpy_helper, shape_inference, version_converter
 from onnx.reference import ReferenceEvaluator
 
 from ..errors import AccelsimError
-from ..ir import Layer, Network
+from ..ir import Network
 from . import lowering
 
 MIN_OPSET = 13  # Softmax/Clip/Pad/Reshape semantics are uniform from here on
