@@ -2,7 +2,8 @@
 for the whole net or per layer, through the float reference's ``mac_executor`` hook.
 
 MAC layers (conv, dense) quantize their input activations and weights; the products are summed exactly
-in float64 (exact for fixed point while the sum fits 53 bits, so BLAS does it) unless an accumulator
+on BLAS — in float32 when fixed-point operands make every partial sum an integer below 2^24, else in
+float64 (exact for fixed point while the sum fits 53 bits) — unless an accumulator
 narrower than that is given, in which case the numba kernel accumulates integers with saturation and counts
 the saturating additions. SAM layers (seed 001 eq. 5) add quantized inputs and parameters, round each sum to
 the activation format and take max + min; pruned parameters stay ±inf.
@@ -117,9 +118,23 @@ class QuantizedExecutor:
         elif spec.accumulator is not None and isinstance(spec.weights, Fixed) and isinstance(spec.activations, Fixed):
             y, events = _integer_mac(layer, x, w["W"], spec)
             st.saturations += events
+        elif isinstance(spec.weights, Fixed) and isinstance(spec.activations, Fixed) and \
+                _float32_exact(layer, xi, self._integer_weights(layer, spec)[0]):
+            wi, fw = self._integer_weights(layer, spec)
+            integer_layer = replace(layer, weights={"W": wi.astype(np.float32)})
+            acc = OPS[layer.op](integer_layer, [xi.astype(np.float32)])  # every partial sum < 2^24: exact
+            y = acc * 2.0 ** -(f + fw)
+            if "B" in layer.weights:
+                y = y + layer.weights["B"].reshape((1, -1) + (1,) * (y.ndim - 2))
         else:
             y = OPS[layer.op](replace(layer, weights=w), [xq])
         return y.astype(np.float32)
+
+    def _integer_weights(self, layer, spec):
+        key = (layer.name, str(spec.weights), "int")
+        if key not in self._weights:
+            self._weights[key] = spec.weights.to_int(layer.weights["W"].astype(np.float64))
+        return self._weights[key]
 
     def _quantized_weights(self, layer, spec):
         key = (layer.name, str(spec.weights))
@@ -133,6 +148,12 @@ class QuantizedExecutor:
                     w[k][finite] = spec.weights.quantize(w[k][finite])
             self._weights[key] = w
         return self._weights[key]
+
+
+def _float32_exact(layer: Layer, xi, wi) -> bool:
+    """Whether float32 (24-bit mantissa) sums these integer products exactly: max|x|·max|w|·terms < 2^24."""
+    terms = layer.bounds.weight_size // layer.bounds.K
+    return int(np.abs(xi).max(initial=0)) * int(np.abs(wi).max(initial=0)) * terms < (1 << 24)
 
 
 def _sam(xq, w, fmt):
