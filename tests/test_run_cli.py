@@ -57,3 +57,13 @@ def test_bad_arch_exits_1_with_one_line(model_path, tmp_path, capsys):
     assert len(err.splitlines()) == 1 and str(bad) in err and "global_buffer.size_kb" in err
     assert not out.exists()
     assert main(["run", model_path, "--arch", "arch/eyeriss.yaml", "--set", "nope=1"]) == 1
+
+
+def test_info_describes_architecture_files(capsys):
+    import json
+    from accelsim.cli import main as cli
+    assert cli(["info", "arch/isaac.yaml", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["family"] == "isaac" and info["components"]["adc"]["kind"] == "unit"
+    assert cli(["info", "arch/eyeriss.yaml"]) == 0
+    assert "global_buffer" in capsys.readouterr().out
