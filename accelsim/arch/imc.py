@@ -5,7 +5,8 @@ in their ``analog:`` section (see :mod:`accelsim.analog`), sizes and energy tabl
 Mapping (the mapper's view): DRAM -> an on-chip buffer (ISAAC's eDRAM, the macro's peripheral buffer) holding
 inputs and outputs -> ``arrays`` arrays in parallel -> inside an array, ``rows`` word lines over the reduction
 dims (C, R, S) and ``weights_per_row`` weights over output channels (K); weights stay in the arrays
-(weight-stationary; a layer larger than all arrays reloads them, priced as array writes).
+(weight-stationary). Weights are resident: programmed into the arrays before inference, so their first
+fetch costs nothing; a layer larger than all arrays re-fetches and reprograms them (DRAM reads, array writes).
 One engine cycle is one whole input vector: ``input_planes`` DAC steps of ``step_ns`` (ISAAC: 16 bit-serial
 steps of 100 ns), so ``clock_mhz`` must be 1000 / (step_ns · input_planes) — checked.
 Converter counts per MAC (full arrays assumed; partially used rows still convert):
@@ -80,7 +81,7 @@ class InMemoryModel(ArchModel):
         return Hierarchy((Storage("dram", frozenset("WIO")), buffer, array), mac="mac",
                          dram_bandwidth=a.number("dram", "bandwidth"),
                          dram_latency=a.number("dram", "latency", integer=True, strict=False),
-                         pipeline=int(a["mac"].get("pipeline", 0)))
+                         pipeline=int(a["mac"].get("pipeline", 0)), resident=frozenset("W"))
 
     def compute_counts(self, hier: Hierarchy, macs: int, gated: int, cycles: int) -> dict:
         a = self.arch

@@ -62,6 +62,8 @@ class _Side:
 
 def fine_tiles(nest: Nest) -> list[Tile]:
     """The same tile records as ``fast_tiles`` (DRAM words, steps, on-chip counts), stepped MAC by MAC."""
+    if nest.hier.resident:
+        raise ValueError("fine mode does not model resident tensors (in-memory arrays); use the fast mode")
     if nest.shape.macs > FINE_MAC_LIMIT:
         raise ValueError(f"fine mode is for small layers ({nest.shape.macs} MACs > {FINE_MAC_LIMIT})")
     loops, hier = nest.loops, nest.hier

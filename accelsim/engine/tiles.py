@@ -73,6 +73,7 @@ def fast_tiles(nest: Nest) -> list[Tile]:
     reduction = [i for i, lp in enumerate(nest.loops[:b1]) if lp.dim not in RELEVANT["O"]]
 
     tiles, prev_key, pending_store = [], {}, None
+    seen = {t: set() for t in TENSORS if nest.is_resident(t)}  # resident tensors: first fetches are free
     for idx, ext in tile_chunks(nest):
         fresh = all(idx[i] == 0 for i in reduction)
         key = (tuple(sorted(ext.items())), fresh)
@@ -88,6 +89,9 @@ def fast_tiles(nest: Nest) -> list[Tile]:
             crossing = not all(refill[t])
             new = not crossing or prev_key.get(t) != tkey
             prev_key[t] = tkey
+            if t in seen and tkey not in seen[t]:
+                seen[t].add(tkey)
+                new = False
             if new:
                 tile.load += reads
                 add_counts(tile.counts, fill_counts)

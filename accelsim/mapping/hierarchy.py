@@ -54,6 +54,9 @@ class Hierarchy:
     dram_latency: int
     bandwidth: dict[str, float] = field(default_factory=dict)
     pipeline: int = 0
+    #: tensors already in their first on-chip keeper when a layer starts (e.g. weights programmed into
+    #: crossbars): the first fetch of every element is free, only re-fetches after eviction cost
+    resident: frozenset[str] = frozenset()
 
     @property
     def mac_units(self) -> int:

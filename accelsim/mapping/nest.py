@@ -153,6 +153,16 @@ class Nest:
         chain = self.hier.chain(t) + [len(self.hier.levels)]
         return list(zip(chain, chain[1:]))
 
+    def is_resident(self, t: str) -> bool:
+        """Whether tensor t starts the layer loaded: the hierarchy says so and all of it fits in its first
+        on-chip keeper (capacity × instances); otherwise it must be fetched like any other tensor."""
+        if t not in self.hier.resident:
+            return False
+        keeper = self.hier.chain(t)[1]
+        instances = prod(ax.size for lv in self.hier.levels[:keeper] for ax in lv.fanout)
+        full = {d: self.bounds[d] for d in DIMS}
+        return self.shape.tensor_size(t, full) <= self.hier.levels[keeper].capacity * instances
+
     def counted(self, t: str, b: int, skip: bool, floor: int, first: bool = False) -> list[bool]:
         """Which loops outside boundary ``b`` refill tensor t's tile (see the module docstring)."""
         modes = [True] * b
@@ -268,6 +278,10 @@ class Nest:
                     preads, pwrites, creads, cwrites, ncw = pw - pfirst, pw, cw, cw - cfirst, 2 * cw - cfirst
                 else:
                     preads, pwrites, creads, cwrites, ncw = pw, 0, 0, cw, cw
+                    if parent == 0 and not split and self.is_resident(t):  # first fills are free
+                        pfirst = self.words(t, bd, self.counted(t, bd, skip, floor, first=True))
+                        cfirst = self.words(t, b, self.counted(t, b, skip, floor, first=True))
+                        preads, cwrites, ncw = preads - pfirst, cwrites - cfirst, ncw - cfirst
                 if split:
                     dram[t] = (preads, pwrites, c)
                 else:
