@@ -59,6 +59,7 @@ class Result:
     layers: list[LayerResult]
     storage: set = field(default_factory=set)
     accuracy: float | None = None
+    layer_pipeline: bool = False  # layers on their own hardware, overlapping across inferences (ISAAC)
 
     @property
     def total(self) -> dict:
@@ -68,6 +69,12 @@ class Result:
     @property
     def memory_accesses(self) -> int:
         return sum(memory_accesses(l.counts, self.storage) for l in self.layers)
+
+    @property
+    def inferences_per_s(self) -> float:
+        """Throughput: one inference per latency, or, with an inter-layer pipeline, per slowest layer."""
+        cycles = max((l.cycles for l in self.layers), default=0) if self.layer_pipeline else self.total["cycles"]
+        return self.clock_mhz * 1e6 / cycles if cycles else 0.0
 
     def metrics(self) -> dict:
         """Accuracy per Joule, per parameter, per operation, per memory access (seed 003 §2.2)."""
@@ -87,6 +94,7 @@ class Result:
             for comp, pj in layer.energy_pj.items():
                 by_comp[comp] = by_comp.get(comp, 0.0) + pj
         total = {**t, "latency_ms": t["cycles"] / (self.clock_mhz * 1e3), "memory_accesses": self.memory_accesses,
+                 "inferences_per_s": self.inferences_per_s,
                  "energy_by_component_pj": by_comp}
         return {"model": self.model, "arch": self.arch, "dataflow": self.dataflow, "clock_mhz": self.clock_mhz,
                 "params": self.params, "layers": [l.to_dict() for l in self.layers], "total": total,
@@ -181,7 +189,7 @@ def simulate(net, arch, dataflow: str | None = None, *, overrides=(), density: f
     storage = {lv.name for lv in hier.levels} | {c.name for c in arch.components.values()
                                                  if c.kind in ("dram", "buffer", "spad")}
     return Result(net.source or net.name, arch.name, dataflow, arch.clock_mhz, net.total_params, layers,
-                  storage, accuracy)
+                  storage, accuracy, layer_pipeline=fam.layer_pipeline)
 
 
 def show_mapping(result: Result) -> str:

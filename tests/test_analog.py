@@ -122,3 +122,14 @@ def test_weights_too_large_for_the_arrays_are_fetched_and_programmed(trained):
         assert closed["array"] == tile_counts["array"]
         fetched = closed["dram"]["read"] >= fc.bounds.weight_size
         assert fetched == expect_fetch and (closed["array"].get("write", 0) >= fc.bounds.weight_size) == expect_fetch
+
+
+def test_isaac_pipelines_layers_so_throughput_follows_the_slowest_layer(trained):
+    net = load_onnx(trained("seed001_mac"))
+    piped = simulate(net, load_arch("arch/isaac.yaml"))
+    serial = simulate(net, load_arch("arch/isaac.yaml", ["layer_pipeline=false"]))
+    slowest = max(l.cycles for l in piped.layers)
+    assert piped.inferences_per_s == pytest.approx(piped.clock_mhz * 1e6 / slowest)
+    assert serial.inferences_per_s == pytest.approx(serial.clock_mhz * 1e6 / serial.total["cycles"])
+    assert piped.inferences_per_s > serial.inferences_per_s
+    assert piped.total == serial.total  # same work and energy per inference

@@ -45,6 +45,12 @@ class ArchModel:
 
     # ---- shared ------------------------------------------------------------------------------------
     @property
+    def layer_pipeline(self) -> bool:
+        """Whether each layer has hardware of its own, so consecutive inferences overlap layer by layer
+        (the architecture file's top-level ``layer_pipeline: true``; ISAAC's inter-layer pipeline)."""
+        return bool(self.arch.raw.get("layer_pipeline", False))
+
+    @property
     def default_dataflow(self) -> str:
         return self.dataflows[0]
 

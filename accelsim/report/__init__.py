@@ -42,7 +42,8 @@ def table(result) -> str:
     text = tabulate(rows, headers=["layer", "op", "MACs", "cycles", "stalls", "util",
                                    *(f"{c} µJ" for c in comps), "total µJ", "note"],
                     intfmt=",", floatfmt=".3f")
-    summary = (f"latency {t['latency_ms']:.3f} ms, energy {t['energy_pj'] / 1e6:.3f} µJ, "
+    summary = (f"latency {t['latency_ms']:.3f} ms, {result.inferences_per_s:,.0f} inferences/s"
+               f"{' (layers pipelined)' if result.layer_pipeline else ''}, energy {t['energy_pj'] / 1e6:.3f} µJ, "
                f"{t['energy_pj'] / t['macs']:.3f} pJ/MAC" if t["macs"] else "")
     metrics = result.metrics()
     if metrics:
