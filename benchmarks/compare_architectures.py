@@ -2,8 +2,8 @@
 
     python benchmarks/compare_architectures.py [--samples N] [--plot FILE.png]
 
-Part 1: a trained workload (LeNet-5 on digits) and a shape-only classic (ResNet-18) on Eyeriss, DianNao, the
-ISAAC-style crossbar and the XNOR-SRAM macro: accuracy in each architecture's arithmetic, energy per
+Part 1: a trained workload (LeNet-5 on digits; on the XNOR-SRAM macro its ternary-trained version) and a
+shape-only classic (ResNet-18) on Eyeriss, DianNao, the ISAAC-style crossbar and the XNOR-SRAM macro: accuracy in each architecture's arithmetic, energy per
 inference, latency, accuracy per Joule. Part 2: ISAAC with 3..9 ADC bits.
 Published figures to hold these against: ISAAC reports 5.5x better accuracy per Joule than DaDianNao
 (seed 003 §5.5.1); XNOR-SRAM reports hundreds of TOPS/W (SPEC Appendix A, recalled).
@@ -53,13 +53,15 @@ def main():
     digits = load("digits")
     data = Dataset(digits.name, digits.x[:args.samples], digits.y[:args.samples])
     lenet = load_onnx(ROOT / "workloads/trained/lenet5.onnx")
+    lenet_ternary = load_onnx(ROOT / "workloads/trained/lenet5_ternary.onnx")  # for the ternary SRAM macro
     sys.path.insert(0, str(ROOT / "workloads"))
     from build import build
     resnet = load_onnx(build(["resnet18"])["resnet18"])
     rows = []
     for name in ARCHS:
         arch = load_arch(ROOT / "arch" / f"{name}.yaml")
-        for label, net, d in (("lenet5 (trained)", lenet, data), ("resnet18 (shapes)", resnet, None)):
+        trained = ("lenet5_ternary (trained)", lenet_ternary) if name == "sram_cim" else ("lenet5 (trained)", lenet)
+        for label, net, d in ((*trained, data), ("resnet18 (shapes)", resnet, None)):
             f = figures(net, arch, d)
             rows.append((label, name, fmt(f["accuracy"], ".3f"), fmt(f["energy_uj"], ",.2f"), fmt(f["latency_ms"], ".3f"),
                          fmt(f["adc_share"], ".1%"), fmt(f["acc_per_joule"], ".3g")))
