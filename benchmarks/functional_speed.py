@@ -40,7 +40,7 @@ def numba_first_call() -> float:
     from accelsim.kernels import gemm_saturating, multiprecision_gemm
     t = time.perf_counter()
     gemm_saturating(np.ones((2, 2), np.int64), np.ones((2, 2), np.int64), 16)
-    multiprecision_gemm(np.ones((2, 2), np.int64), np.ones((2, 2), np.int64), "full")
+    multiprecision_gemm(np.ones((2, 2), np.int64), np.ones((2, 2), np.int64), "16x16")
     return time.perf_counter() - t
 
 

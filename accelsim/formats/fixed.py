@@ -12,9 +12,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import AccelsimError
+from ..kernels.quantize import ROUNDING_CODES, fixed_l2_errors, fixed_words
 from .base import Format, positional
 
-ROUNDINGS = ("rne", "trunc", "floor", "stochastic")
+ROUNDINGS = tuple(ROUNDING_CODES)
 OVERFLOWS = ("sat", "wrap")
 SEARCH_SAMPLE = 1 << 16  # values the dynamic fraction-length search looks at
 
@@ -59,36 +60,34 @@ class Fixed(Format):
         if vmax == 0:
             return self.W - 1
         eq2 = int(np.ceil(np.log2(self.qmax / vmax)))  # seed 004 eq. (2)
-        candidates = range(eq2 - self.W // 2 + 1, eq2 + self.W // 2)  # W-1 candidates around it
-        errors = [np.sum((self._integers(x, f) * 2.0 ** -f - x) ** 2) for f in candidates]
-        return candidates[int(np.argmin(errors))]
+        candidates = np.arange(eq2 - self.W // 2 + 1, eq2 + self.W // 2)  # W-1 candidates around it
+        errors = fixed_l2_errors(x, candidates, ROUNDING_CODES[self.round], self.qmin, self.qmax,
+                                 self.overflow == "wrap")
+        return int(candidates[int(np.argmin(errors))])
+
+    def encode(self, x):
+        """(words Q, F, how many values overflowed) with x ≈ Q · 2^-F. Q holds integers in a float array:
+        float32 when x is float32 and the word fits its mantissa (exact either way), else float64."""
+        x = np.ascontiguousarray(x)
+        if x.dtype != np.float32 or self.W > 24:
+            x = x.astype(np.float64)
+        f = self.fraction_bits(x)
+        noise = np.random.default_rng(self.seed).random(x.size) if self.round == "stochastic" else np.empty(0)
+        q = np.empty_like(x)
+        overflows = fixed_words(x.reshape(-1), 2.0 ** f, ROUNDING_CODES[self.round], noise, self.qmin, self.qmax,
+                                self.overflow == "wrap", q.reshape(-1))
+        if self.csd:
+            q = csd_truncate(q.astype(np.int64), self.csd).astype(q.dtype)
+        return q, f, int(overflows)
 
     def to_int(self, x):
         """(integer words Q as int64, F) with x ≈ Q · 2^-F."""
-        f = self.fraction_bits(x)
-        return self._integers(np.asarray(x, np.float64), f), f
+        q, f, _ = self.encode(x)
+        return q.astype(np.int64), f
 
     def quantize(self, x, axis: int = -1) -> np.ndarray:
-        q, f = self.to_int(x)
-        return q * 2.0 ** -f
-
-    def _integers(self, x, f):
-        v = x * 2.0 ** f
-        if self.round == "rne":
-            q = np.rint(v)
-        elif self.round == "trunc":
-            q = np.trunc(v)
-        elif self.round == "floor":  # dropping low bits of a two's-complement word
-            q = np.floor(v)
-        else:
-            q = np.floor(v + np.random.default_rng(self.seed).random(np.shape(v)))
-        if self.overflow == "sat":
-            q = np.clip(q, self.qmin, self.qmax)
-        else:
-            span = 1 << self.W
-            q = (q - self.qmin) % span + self.qmin
-        q = q.astype(np.int64)
-        return csd_truncate(q, self.csd) if self.csd else q
+        q, f, _ = self.encode(x)
+        return q.astype(np.float64) * 2.0 ** -f
 
 
 def csd_digits(n: int) -> list[int]:

@@ -1,11 +1,12 @@
 """Execute a network in number formats: a format per tensor role (weights, activations, accumulator),
 for the whole net or per layer, through the float reference's ``mac_executor`` hook.
 
-MAC layers (conv, dense) quantize their input activations and weights; the products are summed exactly
-on BLAS — in float32 when fixed-point operands make every partial sum an integer below 2^24, else in
-float64 (exact for fixed point while the sum fits 53 bits) — unless an accumulator
-narrower than that is given, in which case the numba kernel accumulates integers with saturation and counts
-the saturating additions. SAM layers (seed 001 eq. 5) add quantized inputs and parameters, round each sum to
+MAC layers (conv, dense) quantize their input activations and weights. Fixed-point products are summed exactly
+on BLAS (convolutions through the im2col kernel) — in float32 when the formats bound every partial sum below
+2^24, else in float64 (exact below 2^53) — unless an accumulator is given and the data can overflow it: then
+the numba kernel accumulates integers in order with saturation and counts the saturating additions. Other
+formats' products are summed in float32, as the float reference and fp32-accumulating hardware do.
+SAM layers (seed 001 eq. 5) add quantized inputs and parameters, round each sum to
 the activation format and take max + min; pruned parameters stay ±inf.
 Per-layer statistics: zero fraction of the input activations (the energy model's zero-gating), values
 clipped when quantizing activations, accumulator saturation events.
@@ -19,7 +20,7 @@ import numpy as np
 from ..errors import AccelsimError
 from ..formats import Binary, Fixed, Float32, Format, Pow2, Ternary, parse
 from ..ir import Layer, Network
-from ..kernels import gemm_saturating
+from ..kernels import conv2d, gemm_saturating
 from .reference import OPS, conv_weights, im2col, run
 
 ROLES = ("weights", "activations", "accumulator")
@@ -80,6 +81,12 @@ class LayerStats:
     clipped_inputs: int = 0
     saturations: int = 0
 
+    def count(self, xq, overflows: int):
+        """Add one batch of quantized input activations (and how many of them overflowed the format)."""
+        self.inputs += xq.size
+        self.zero_inputs += xq.size - int(np.count_nonzero(xq))
+        self.clipped_inputs += overflows
+
     @property
     def zero_fraction(self) -> float:
         return self.zero_inputs / self.inputs if self.inputs else 0.0
@@ -95,65 +102,77 @@ class QuantizedExecutor:
     def __init__(self, spec: QuantSpec):
         self.spec = spec
         self.stats: dict[str, LayerStats] = {}
-        self._weights: dict[str, dict] = {}
+        self._weights: dict[tuple, object] = {}
 
     def __call__(self, layer: Layer, inputs):
         if not layer.is_mac_layer:
             return None
         spec = self.spec.for_layer(layer.name)
-        x = inputs[0].astype(np.float64)
-        axis = 1 if layer.op == "conv" else -1  # the reduction axis of the input (channels / features)
         st = self.stats.setdefault(layer.name, LayerStats())
-        if isinstance(spec.activations, Fixed):
-            xi, f = spec.activations.to_int(x)
-            xq = xi * 2.0 ** -f
-            st.clipped_inputs += int(np.count_nonzero(np.abs(x - xq) > 2.0 ** -f))  # beyond rounding: saturated
-        else:
-            xq = spec.activations.quantize(x, axis=axis)
-        st.inputs += xq.size
-        st.zero_inputs += int(np.count_nonzero(xq == 0))
-        w = self._quantized_weights(layer, spec)
-        if layer.op == "sam_dense":
-            y = _sam(xq, w, spec.activations)
-        elif spec.accumulator is not None and isinstance(spec.weights, Fixed) and isinstance(spec.activations, Fixed):
-            y, events = _integer_mac(layer, x, w["W"], spec)
+        x = inputs[0]
+        if isinstance(spec.weights, Fixed) and isinstance(spec.activations, Fixed) and layer.op != "sam_dense":
+            xi, fx, overflows = spec.activations.encode(x)
+            st.count(xi, overflows)
+            wi, fw = self._cached(layer, spec, "encode")
+            acc, events = _fixed_mac(layer, xi, spec, wi)
             st.saturations += events
-        elif isinstance(spec.weights, Fixed) and isinstance(spec.activations, Fixed) and \
-                _float32_exact(layer, xi, self._integer_weights(layer, spec)[0]):
-            wi, fw = self._integer_weights(layer, spec)
-            integer_layer = replace(layer, weights={"W": wi.astype(np.float32)})
-            acc = OPS[layer.op](integer_layer, [xi.astype(np.float32)])  # every partial sum < 2^24: exact
-            y = acc * 2.0 ** -(f + fw)
-            if "B" in layer.weights:
-                y = y + layer.weights["B"].reshape((1, -1) + (1,) * (y.ndim - 2))
+            y = acc * acc.dtype.type(2.0 ** -(fx + fw))
         else:
-            y = OPS[layer.op](replace(layer, weights=w), [xq])
-        return y.astype(np.float32)
+            xq = spec.activations.quantize(x, axis=1 if layer.op == "conv" else -1)
+            st.count(xq, 0)
+            w = self._cached(layer, spec, "quantize")
+            if layer.op == "sam_dense":
+                return _sam(xq, w, spec.activations).astype(np.float32)
+            y = _mac(layer, xq, w["W"], np.float32)
+        if "B" in layer.weights:
+            y = y + layer.weights["B"].reshape((1, -1) + (1,) * (y.ndim - 2))
+        return y.astype(np.float32, copy=False)
 
-    def _integer_weights(self, layer, spec):
-        key = (layer.name, str(spec.weights), "int")
+    def _cached(self, layer, spec, how):
+        """The layer's weights in ``spec.weights``, computed once: ``encode`` -> (words, F); ``quantize`` -> the
+        weights dict with W (and SAM's finite W_plus / W_minus: pruned ±inf stay pruned) quantized."""
+        key = (layer.name, str(spec.weights), how)
         if key not in self._weights:
-            self._weights[key] = spec.weights.to_int(layer.weights["W"].astype(np.float64))
+            if how == "encode":
+                words, f, _ = spec.weights.encode(layer.weights["W"].astype(np.float64))
+                self._weights[key] = words, f
+            else:
+                w = {k: v.astype(np.float64) for k, v in layer.weights.items()}
+                if "W" in w:  # reduction axis 1: input channels (conv) / input features (dense)
+                    w["W"] = spec.weights.quantize(w["W"], axis=1)
+                for k in ("W_plus", "W_minus"):
+                    if k in w:
+                        finite = np.isfinite(w[k])
+                        w[k][finite] = spec.weights.quantize(w[k][finite])
+                self._weights[key] = w
         return self._weights[key]
 
-    def _quantized_weights(self, layer, spec):
-        key = (layer.name, str(spec.weights))
-        if key not in self._weights:
-            w = {k: v.astype(np.float64) for k, v in layer.weights.items()}
-            if "W" in w:  # reduction axis 1: input channels (conv) / input features (dense)
-                w["W"] = spec.weights.quantize(w["W"], axis=1)
-            for k in ("W_plus", "W_minus"):  # pruned SAM parameters (±inf) stay pruned
-                if k in w:
-                    finite = np.isfinite(w[k])
-                    w[k][finite] = spec.weights.quantize(w[k][finite])
-            self._weights[key] = w
-        return self._weights[key]
+
+def _mac(layer: Layer, x, w, dtype):
+    """Σ x·w of a conv or dense layer (no bias), summed by BLAS in ``dtype``."""
+    if layer.op == "dense":
+        return x.astype(dtype, copy=False) @ w.astype(dtype, copy=False).T
+    if layer.bounds.groups == 1:
+        return conv2d(x, w, layer.bounds, dtype)
+    return OPS["conv"](replace(layer, weights={"W": w.astype(dtype)}), [x.astype(dtype)])
 
 
-def _float32_exact(layer: Layer, xi, wi) -> bool:
-    """Whether float32 (24-bit mantissa) sums these integer products exactly: max|x|·max|w|·terms < 2^24."""
+def _fixed_mac(layer: Layer, xi, spec: QuantSpec, wi):
+    """(integer sums of a layer's products, saturation events). Without an accumulator the sums are exact:
+    float32 when no partial sum can reach 2^24 (|x| ≤ 2^(W-1) by the format), else float64 (exact below 2^53).
+    A given accumulator saturates: when no partial sum can exceed it (Σ|x||w| bounds them all) the exact sums
+    stand; otherwise the numba kernel accumulates in order, saturating and counting events."""
     terms = layer.bounds.weight_size // layer.bounds.K
-    return int(np.abs(xi).max(initial=0)) * int(np.abs(wi).max(initial=0)) * terms < (1 << 24)
+    if spec.accumulator is None:
+        exact32 = -spec.activations.qmin * float(np.abs(wi).max(initial=0)) * terms < 2 ** 24
+        return _mac(layer, xi, wi, np.float32 if exact32 else np.float64), 0
+    hi = (1 << (spec.accumulator.W - 1)) - 1
+    if _mac(layer, np.abs(xi), np.abs(wi), np.float64).max(initial=0) <= hi:
+        return _mac(layer, xi, wi, np.float64), 0
+    if layer.op == "dense":
+        acc, events = gemm_saturating(xi.reshape(-1, xi.shape[-1]), wi, spec.accumulator.W)
+        return acc.reshape(*xi.shape[:-1], -1), events
+    return _conv_saturating(layer.bounds, xi, wi, spec.accumulator.W)
 
 
 def _sam(xq, w, fmt):
@@ -163,29 +182,6 @@ def _sam(xq, w, fmt):
     lo = fmt.quantize(x3 + w["W_minus"]).min(axis=-2)
     y = hi + lo
     return y + w["B"] if "B" in w else y
-
-
-def _integer_mac(layer: Layer, x, w, spec):
-    """Integer MACs with a saturating accumulator; then back to real values, bias added at the end.
-
-    When no partial sum can exceed the accumulator (Σ|x||w| bounds them all) the float64 BLAS path is exact;
-    otherwise the numba kernel accumulates in order, saturating and counting events."""
-    xi, fx = spec.activations.to_int(x)
-    wi, fw = spec.weights.to_int(w)
-    integer_layer = replace(layer, weights={"W": wi.astype(np.float64)})
-    hi = (1 << (spec.accumulator.W - 1)) - 1
-    bound = OPS[layer.op](replace(layer, weights={"W": np.abs(wi).astype(np.float64)}), [np.abs(xi).astype(np.float64)])
-    if bound.max(initial=0) <= hi:
-        acc, events = OPS[layer.op](integer_layer, [xi.astype(np.float64)]), 0
-    elif layer.op == "dense":
-        flat, events = gemm_saturating(xi.reshape(-1, xi.shape[-1]), wi, spec.accumulator.W)
-        acc = flat.reshape(*x.shape[:-1], -1)
-    else:
-        acc, events = _conv_saturating(layer.bounds, xi, wi, spec.accumulator.W)
-    y = acc * 2.0 ** -(fx + fw)
-    if "B" in layer.weights:
-        y = y + layer.weights["B"].reshape((1, -1) + (1,) * (y.ndim - 2))
-    return y, events
 
 
 def _conv_saturating(b, xi, wi, acc_bits):

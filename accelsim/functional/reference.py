@@ -79,7 +79,11 @@ def pool_windows(x: np.ndarray, layer: Layer, fill: float):
 
 def maxpool(layer: Layer, inputs):
     x, = inputs
-    return np.maximum.reduce(list(pool_windows(x, layer, -np.inf)))
+    taps = pool_windows(x, layer, -np.inf)
+    out = next(taps).copy()
+    for tap in taps:  # in place: no stack of every tap's copy
+        np.maximum(out, tap, out=out)
+    return out
 
 
 def avgpool(layer: Layer, inputs):

@@ -4,20 +4,29 @@
 addition (as a hardware accumulator with saturation logic does), counting the saturation events.
 
 ``multiprecision_dot``: seed 004 Algorithm 1 — 16-bit operands split into a signed high byte and an unsigned
-low byte; ``half`` (8×8, 1 pass), ``mixed`` (I 8-bit × W 16-bit, 2 passes), ``mixed_w`` (I 16-bit × W 8-bit,
-the swapped variant) and ``full`` (16×16, 4 passes) stop the iteration early.
+low byte; stopping the iteration early gives the precisions of Table 1, named I×W: ``8x8`` (1 pass),
+``8x16`` (the paper's *mixed* K×N: I reduced to its high byte, 2 passes), ``16x8`` (the swapped variant,
+2 passes) and ``16x16`` (4 passes); ``half`` and ``full`` are accepted for 8x8 and 16x16.
 """
 from __future__ import annotations
 
 import numba
 import numpy as np
 
-#: seed 004 Table 1 (28 nm FDSOI, 1 GHz, 0.9 V): precision (I×W) -> (cycles per MAC, energy per MAC in pJ);
-#: a MAC with a zero operand costs 0.103 × E_MAC (zero skipping, seed 004 §3.3)
-SEED004_TABLE1 = {"full": (4, 3.80), "mixed_w": (2, 1.90), "mixed": (2, 1.90), "half": (1, 0.95)}
+from ..errors import AccelsimError
+
+#: seed 004 Table 1 (28 nm UTBB FDSOI, 1 GHz, 0.9 V): precision I×W -> (cycles per MAC, energy per MAC in pJ)
+SEED004_TABLE1 = {"16x16": (4, 3.80), "16x8": (2, 1.90), "8x16": (2, 1.90), "8x8": (1, 0.95)}
+#: seed 004 §3.3: a MAC with a zero operand costs 0.103 × E_MAC (zero skipping)
 SEED004_ZERO_FACTOR = 0.103
-PRECISIONS = {"half": 0, "mixed": 1, "mixed_w": 2, "full": 3}
+PRECISIONS = {"8x8": 0, "8x16": 1, "16x8": 2, "16x16": 3, "half": 0, "full": 3}
 K = 8
+
+
+def _code(precision: str) -> int:
+    if precision not in PRECISIONS:
+        raise AccelsimError(f"multi-precision MAC: unknown precision '{precision}' (known: {', '.join(PRECISIONS)})")
+    return PRECISIONS[precision]
 
 
 @numba.njit(cache=True)
@@ -56,7 +65,7 @@ def _mp_dot(I, W, precision):
     if precision == 0:
         return r
     r <<= K  # line 4
-    for i in range(n):  # lines 5-6: mixed K×N (I high × W low); mixed_w swaps the operands' roles
+    for i in range(n):  # lines 5-6: 8x16 adds I high × W low; 16x8 swaps the operands' roles
         if precision == 2:
             r += (I[i] & 0xFF) * (W[i] >> K)
         else:
@@ -72,9 +81,9 @@ def _mp_dot(I, W, precision):
 
 
 def multiprecision_dot(I: np.ndarray, W: np.ndarray, precision: str) -> int:
-    """Seed 004 Algorithm 1 on 16-bit integer vectors; the result is in units of 2^(2K) (half), 2^K (mixed)
-    or 1 (full) of the full-precision product."""
-    return int(_mp_dot(np.asarray(I, np.int64), np.asarray(W, np.int64), PRECISIONS[precision]))
+    """Seed 004 Algorithm 1 on 16-bit integer vectors; the result is in units of 2^(2K) (8x8), 2^K (8x16,
+    16x8) or 1 (16x16) of the full-precision product."""
+    return int(_mp_dot(np.asarray(I, np.int64), np.asarray(W, np.int64), _code(precision)))
 
 
 @numba.njit(cache=True)
@@ -87,5 +96,5 @@ def _mp_gemm(a, b, precision, out):
 def multiprecision_gemm(a: np.ndarray, b: np.ndarray, precision: str) -> np.ndarray:
     """Every dot product of rows of ``a`` (inputs) with rows of ``b`` (weights) through Algorithm 1."""
     out = np.empty((a.shape[0], b.shape[0]), np.int64)
-    _mp_gemm(np.ascontiguousarray(a, np.int64), np.ascontiguousarray(b, np.int64), PRECISIONS[precision], out)
+    _mp_gemm(np.ascontiguousarray(a, np.int64), np.ascontiguousarray(b, np.int64), _code(precision), out)
     return out

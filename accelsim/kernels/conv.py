@@ -1,0 +1,52 @@
+"""Convolution as BLAS GEMMs over cache-sized batches of im2col rows.
+
+numpy's im2col (a strided view copied at once) moves the whole batch's patches through memory, and its copy
+loops crawl when the contiguous run is short (3 input channels); here a numba loop copies each filter row's
+S·C contiguous values of a channels-last input into a buffer of a few MB that the GEMM then reads while it is
+still in cache. Products are summed by BLAS in the operands' dtype (exact for integer-valued operands whose
+partial sums fit its mantissa).
+"""
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+BUFFER_ELEMENTS = 1 << 19  # im2col rows per GEMM: about 2-4 MB, L2/L3-sized
+
+
+@numba.njit(cache=True)
+def _im2col_rows(xp, n0, n1, P, Q, R, S, sh, sw, dh, dw, out):
+    """Rows (n, p, q) for n in [n0, n1) of the patches of padded channels-last ``xp`` (N, H, W·C); columns
+    (r, s, c). Without horizontal dilation each filter row's S·C values are one contiguous run."""
+    C = out.shape[1] // (R * S)
+    run = S * C if dw == 1 else C
+    for i in range((n1 - n0) * P):
+        n, p = n0 + i // P, i % P
+        for q in range(Q):
+            row, col = i * Q + q, 0
+            for r in range(R):
+                h = p * sh + r * dh
+                for s in range(0, S, run // C):
+                    start = (q * sw + s * dw) * C
+                    for t in range(run):
+                        out[row, col + t] = xp[n, h, start + t]
+                    col += run
+
+
+def conv2d(x: np.ndarray, w: np.ndarray, b, dtype=np.float32) -> np.ndarray:
+    """out[n,k,p,q] = Σ_{c,r,s} x[n, c, p·sh + r·dh − pt, q·sw + s·dw − pl] · w[k, c, r, s] (groups = 1), summed
+    in ``dtype``; no bias. Returned as an NCHW view of a channels-last array (the next conv reads it as is)."""
+    pt, pl, pb, pr = b.pads
+    n = x.shape[0]
+    xp = np.zeros((n, x.shape[2] + pt + pb, x.shape[3] + pl + pr, x.shape[1]), dtype)
+    xp[:, pt:pt + x.shape[2], pl:pl + x.shape[3]] = x.transpose(0, 2, 3, 1)
+    wcols = np.ascontiguousarray(w.transpose(2, 3, 1, 0).reshape(-1, b.K), dtype=dtype)  # (R·S·C, K)
+    out = np.empty((n, b.P, b.Q, b.K), dtype)
+    step = max(1, BUFFER_ELEMENTS // (b.P * b.Q * wcols.shape[0]))
+    cols = np.empty((step * b.P * b.Q, wcols.shape[0]), dtype)
+    for n0 in range(0, n, step):
+        n1 = min(n, n0 + step)
+        rows = (n1 - n0) * b.P * b.Q
+        _im2col_rows(xp.reshape(n, xp.shape[1], -1), n0, n1, b.P, b.Q, b.R, b.S, *b.stride, *b.dilation, cols)
+        np.matmul(cols[:rows], wcols, out=out[n0:n1].reshape(rows, b.K))
+    return out.transpose(0, 3, 1, 2)
