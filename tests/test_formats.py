@@ -45,6 +45,24 @@ def test_minifloat_casts_are_bit_exact_with_ml_dtypes(name):
     assert np.array_equal(np.signbit(ours[ours == 0]), np.signbit(expected[expected == 0]))
 
 
+@pytest.mark.parametrize("name", sorted(ML_DTYPES))
+def test_minifloat_bit_codes_equal_ml_dtypes_storage_and_decode_back(name):
+    dtype = ML_DTYPES[name]
+    x = np.concatenate([edge_cases(dtype), [np.inf, -np.inf] if name != "fp4_e2m1" else []]).astype(np.float32)
+    if name not in ("fp4_e2m1",):
+        x = np.append(x, np.float32(np.nan))
+    storage = np.uint8 if np.dtype(dtype).itemsize == 1 else np.uint16
+    with np.errstate(over="ignore"):
+        expected = x.astype(dtype).view(storage).astype(np.uint64)
+    if name == "fp4_e2m1":  # ml_dtypes keeps 4-bit values in the low bits of a byte
+        expected &= np.uint64(0xF)
+    fmt = parse(name)
+    codes = fmt.to_bits(x)
+    assert np.array_equal(codes, expected), f"{name}: {x[codes != expected][:5]}"
+    assert np.array_equal(fmt.from_bits(codes), fmt.quantize(x), equal_nan=True)
+    assert codes.max() < 2 ** fmt.bits
+
+
 def test_fp8_e4m3_is_the_fn_variant_and_inputs_overflow_as_ml_dtypes():
     f = parse("fp8_e4m3")
     assert f.max_finite == 448.0

@@ -57,11 +57,12 @@ class Minifloat(Format):
     def quantize(self, x, axis: int = -1) -> np.ndarray:
         x = np.asarray(x, np.float64)
         a = np.abs(x)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            e = np.floor(np.log2(np.where(a > 0, a, 1.0)))
+        finite = np.where(np.isfinite(a), a, 0.0)
+        with np.errstate(divide="ignore"):
+            e = np.floor(np.log2(np.where(finite > 0, finite, 1.0)))
         e = np.maximum(e, self.emin)  # below the normal range the grid step stays 2^(emin - M): subnormals
         step = np.exp2(e - self.M)
-        q = np.rint(np.where(np.isfinite(a), a, 0.0) / step) * step
+        q = np.rint(finite / step) * step
         if not self.subnormals:  # nearest of 0 and the smallest normal
             tiny = 2.0 ** self.emin
             q = np.where(q < tiny, np.where(a >= tiny / 2, tiny, 0.0), q)
@@ -72,6 +73,42 @@ class Minifloat(Format):
             q = np.where(over, np.inf if self.overflow == "ieee" else np.nan, q)
         q = np.where(np.isnan(a), np.nan, q)
         return np.copysign(q, x)
+
+    def to_bits(self, x) -> np.ndarray:
+        """The (1+E+M)-bit codes (sign | exponent field | mantissa, as uint64) of ``x`` rounded to the format.
+        Infinity is the all-ones exponent with a zero mantissa; NaN is the quiet NaN (``ieee``) or the all-ones
+        code (``nan``, the fn formats); ``sat`` formats have neither, so NaN has no code there."""
+        q = self.quantize(x)
+        a = np.abs(q)
+        if self.overflow == "sat" and np.isnan(a).any():
+            raise AccelsimError(f"{self}: NaN has no code in a saturating format")
+        normal = a >= 2.0 ** self.emin
+        with np.errstate(divide="ignore", invalid="ignore"):
+            e = np.where(normal & np.isfinite(a), np.floor(np.log2(np.where(normal, a, 1.0))), self.emin)
+            field = np.where(normal, e + self.exponent_bias, 0)
+            mant = np.where(normal, a / np.exp2(e - self.M) - 2.0 ** self.M, a / 2.0 ** (self.emin - self.M))
+        top, ones = (1 << self.E) - 1, (1 << self.M) - 1
+        nan_mant = ones if self.overflow == "nan" else 1 << max(self.M - 1, 0)
+        field = np.where(np.isinf(a) | np.isnan(a), top, field)
+        mant = np.where(np.isinf(a), 0, np.where(np.isnan(a), nan_mant, mant))
+        sign = np.signbit(q).astype(np.uint64)
+        return (sign << np.uint64(self.E + self.M)) | (field.astype(np.uint64) << np.uint64(self.M)) \
+            | mant.astype(np.uint64)
+
+    def from_bits(self, codes) -> np.ndarray:
+        """float64 values of (1+E+M)-bit codes; the inverse of :meth:`to_bits`."""
+        c = np.asarray(codes).astype(np.uint64)
+        mant = (c & np.uint64((1 << self.M) - 1)).astype(np.float64)
+        field = ((c >> np.uint64(self.M)) & np.uint64((1 << self.E) - 1)).astype(np.int64)
+        sign = np.where((c >> np.uint64(self.E + self.M)) & np.uint64(1), -1.0, 1.0)
+        e = np.maximum(field - self.exponent_bias, self.emin)
+        value = np.where(field > 0, 2.0 ** self.M + mant, mant) * np.exp2(e - self.M)
+        top = field == (1 << self.E) - 1
+        if self.overflow == "ieee":
+            value = np.where(top, np.where(mant == 0, np.inf, np.nan), value)
+        elif self.overflow == "nan":
+            value = np.where(top & (mant == (1 << self.M) - 1), np.nan, value)
+        return sign * value
 
 
 #: named presets: (E, M, options). fp8_e4m3 is the "fn" variant (no inf, max 448), as in ml_dtypes/OCP.
