@@ -1,5 +1,5 @@
 """numba kernels against plain-Python models: seed 004 Algorithm 1, saturating accumulation, im2col convolution,
-the fixed-point L2 search."""
+XNOR-popcount dot products, the fixed-point L2 search."""
 from __future__ import annotations
 
 import numpy as np
@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 
 from accelsim.errors import AccelsimError
 from accelsim.ir.layer import LoopBounds
-from accelsim.kernels import SEED004_TABLE1, SEED004_ZERO_FACTOR, conv2d, gemm_saturating, multiprecision_dot
+from accelsim.kernels import (SEED004_TABLE1, SEED004_ZERO_FACTOR, conv2d, gemm_saturating, multiprecision_dot,
+                              pack_signs, xnor_gemm)
 from accelsim.kernels.quantize import fixed_l2_errors
 
 
@@ -118,3 +119,14 @@ def test_fixed_l2_errors_match_numpy():
     got = fixed_l2_errors(x, fractions, 0, -128, 127, False)
     expected = [np.sum((np.clip(np.rint(x * 2.0 ** f), -128, 127) * 2.0 ** -f - x) ** 2) for f in fractions]
     np.testing.assert_allclose(got, expected, rtol=1e-12)
+
+
+@settings(max_examples=40, deadline=None)
+@given(m=st.integers(1, 9), k=st.integers(1, 5), n=st.integers(1, 200), seed=st.integers(0, 2 ** 16))
+def test_xnor_popcount_equals_the_signed_dot_product(m, k, n, seed):
+    """x in {-1, 0, +1} (0 = padding, masked out), w in {-1, +1}; lengths across the 64-bit word boundaries."""
+    rng = np.random.default_rng(seed)
+    x = rng.choice([-1, 0, 1], (m, n))
+    w = rng.choice([-1, 1], (k, n))
+    expected = [[sum(int(a) * int(b) for a, b in zip(xr, wr)) for wr in w] for xr in x]
+    assert xnor_gemm(*pack_signs(x), pack_signs(w)[0]).tolist() == expected

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import onnx
@@ -13,6 +14,7 @@ from accelsim.datasets import Dataset, load
 from accelsim.errors import AccelsimError
 from accelsim.frontend import load_onnx
 from accelsim.functional import run
+from accelsim.functional.reference import OPS
 from accelsim.functional.evaluate import evaluate
 from accelsim.functional.quantized import QuantSpec, run_quantized
 from onnx_builders import model, sam_net, tensor
@@ -55,6 +57,22 @@ def test_fixed_point_conv_equals_exact_integer_reference(tmp_path, groups, accum
                                     acc += xi[n][g * cg + c][h][w_] * wi[k][c][r][s]
                     expected = np.float32(acc / 2 ** (fa + 5) + float(layer.weights["B"][k]))  # one rounding
                     assert y[n, k, p, q] == expected
+
+
+@pytest.mark.parametrize("groups", [1, 2])
+def test_binary_weights_and_activations_run_as_xnor_popcount(tmp_path, groups):
+    """Padded, strided, grouped conv: XNOR-popcount times the scales equals the ±α products summed in float64."""
+    rng = np.random.default_rng(9)
+    net = conv_model(tmp_path, rng, groups)
+    layer = net.layers[0]
+    x = rng.standard_normal((3, 6, 7, 5)).astype(np.float32)
+    y, stats = run_quantized(net, x, "weights=binary;activations=binary")
+    assert stats[layer.name].arithmetic == "xnor-popcount"
+    xq = np.where(x >= 0, 1.0, -1.0) * np.abs(x).reshape(3, -1).mean(1)[:, None, None, None]  # per sample
+    w = layer.weights["W"].astype(np.float64)
+    wq = np.where(w >= 0, 1.0, -1.0) * np.abs(w).reshape(4, -1).mean(1)[:, None, None, None]  # per filter
+    reference = OPS["conv"](replace(layer, weights={**layer.weights, "W": wq}), [xq])  # float64 sums, with bias
+    np.testing.assert_allclose(y, reference, rtol=1e-6, atol=1e-6)
 
 
 def test_narrow_accumulator_saturates_and_counts(tmp_path):

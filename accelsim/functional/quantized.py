@@ -5,7 +5,8 @@ MAC layers (conv, dense) quantize their input activations and weights. Fixed-poi
 on BLAS (convolutions through the im2col kernel) — in float32 when the formats bound every partial sum below
 2^24, else in float64 (exact below 2^53) — unless an accumulator is given and the data can overflow it: then
 the numba kernel accumulates integers in order with saturation and counts the saturating additions. Other
-formats' products are summed in float32, as the float reference and fp32-accumulating hardware do.
+formats' products are summed in float32, as the float reference and fp32-accumulating hardware do, except
+binary weights with binary activations: XNOR and popcount on packed sign bits, times the two scales.
 SAM layers (seed 001 eq. 5) add quantized inputs and parameters, round each sum to
 the activation format and take max + min; pruned parameters stay ±inf.
 Per-layer statistics: zero fraction of the input activations (the energy model's zero-gating), values
@@ -20,7 +21,7 @@ import numpy as np
 from ..errors import AccelsimError
 from ..formats import Binary, Fixed, Float32, Format, Pow2, Ternary, parse
 from ..ir import Layer, Network
-from ..kernels import conv2d, gemm_saturating
+from ..kernels import conv2d, gemm_saturating, pack_signs, xnor_gemm
 from .reference import OPS, conv_weights, im2col, run
 
 ROLES = ("weights", "activations", "accumulator")
@@ -80,6 +81,7 @@ class LayerStats:
     zero_inputs: int = 0
     clipped_inputs: int = 0
     saturations: int = 0
+    arithmetic: str = ""  # how the products were summed: fixed-point, saturating, float32 or xnor-popcount
 
     def count(self, xq, overflows: int):
         """Add one batch of quantized input activations (and how many of them overflowed the format)."""
@@ -93,7 +95,7 @@ class LayerStats:
 
     def to_dict(self) -> dict:
         return {"inputs": self.inputs, "zero_fraction": self.zero_fraction, "clipped_inputs": self.clipped_inputs,
-                "accumulator_saturations": self.saturations}
+                "accumulator_saturations": self.saturations, "arithmetic": self.arithmetic}
 
 
 class QuantizedExecutor:
@@ -116,11 +118,18 @@ class QuantizedExecutor:
             wi, fw = self._cached(layer, spec, "encode")
             acc, events = _fixed_mac(layer, xi, spec, wi)
             st.saturations += events
+            st.arithmetic = "saturating" if spec.accumulator is not None else "fixed-point"
             y = acc * acc.dtype.type(2.0 ** -(fx + fw))
+        elif _binary_pair(spec) and layer.op != "sam_dense":
+            xq = spec.activations.quantize(x)
+            st.count(xq, 0)
+            st.arithmetic = "xnor-popcount"
+            y = _xnor_mac(layer, xq, self._cached(layer, spec, "quantize")["W"])
         else:
             xq = spec.activations.quantize(x, axis=1 if layer.op == "conv" else -1)
             st.count(xq, 0)
             w = self._cached(layer, spec, "quantize")
+            st.arithmetic = "float32"
             if layer.op == "sam_dense":
                 return _sam(xq, w, spec.activations).astype(np.float32)
             y = _mac(layer, xq, w["W"], np.float32)
@@ -173,6 +182,26 @@ def _fixed_mac(layer: Layer, xi, spec: QuantSpec, wi):
         acc, events = gemm_saturating(xi.reshape(-1, xi.shape[-1]), wi, spec.accumulator.W)
         return acc.reshape(*xi.shape[:-1], -1), events
     return _conv_saturating(layer.bounds, xi, wi, spec.accumulator.W)
+
+
+def _binary_pair(spec: QuantSpec) -> bool:
+    """Binary weights and activations whose scales factor out of each dot product (not one per input vector)."""
+    return all(isinstance(f, Binary) and f.per != "vector" for f in (spec.weights, spec.activations))
+
+
+def _xnor_mac(layer: Layer, xq, wq):
+    """Σ x·w of binary operands: α_x[n] · α_w[k] · (XNOR-popcount dot of the signs); zero padding is masked out."""
+    n, b = xq.shape[0], layer.bounds
+    alpha_x = np.abs(xq).reshape(n, -1).max(axis=1)
+    alpha_w = np.abs(wq).reshape(b.K, -1).max(axis=1)
+    if layer.op == "dense":
+        dots = xnor_gemm(*pack_signs(xq.reshape(-1, xq.shape[-1])), pack_signs(wq)[0])
+        return dots.reshape(*xq.shape[:-1], b.K) * alpha_x.reshape((n,) + (1,) * (xq.ndim - 1)) * alpha_w
+    cols, wcols = im2col(xq, b), conv_weights(wq, b.groups)  # (N, G, P·Q, R·S·Cg), (G, R·S·Cg, Kg)
+    dots = np.concatenate([xnor_gemm(*pack_signs(cols[:, g].reshape(n * b.P * b.Q, -1)), pack_signs(wcols[g].T)[0])
+                           .reshape(n, b.P * b.Q, -1) for g in range(b.groups)], axis=2)
+    return dots.transpose(0, 2, 1).reshape(n, b.K, b.P, b.Q) * alpha_x[:, None, None, None] \
+        * alpha_w[None, :, None, None]
 
 
 def _sam(xq, w, fmt):
