@@ -17,6 +17,7 @@ from accelsim.functional import run
 from accelsim.functional.reference import OPS
 from accelsim.functional.evaluate import evaluate
 from accelsim.functional.quantized import QuantSpec, run_quantized
+from accelsim.kernels import multiprecision_gemm
 from onnx_builders import model, sam_net, tensor
 
 def conv_model(tmp_path, rng, groups=1):
@@ -73,6 +74,46 @@ def test_binary_weights_and_activations_run_as_xnor_popcount(tmp_path, groups):
     wq = np.where(w >= 0, 1.0, -1.0) * np.abs(w).reshape(4, -1).mean(1)[:, None, None, None]  # per filter
     reference = OPS["conv"](replace(layer, weights={**layer.weights, "W": wq}), [xq])  # float64 sums, with bias
     np.testing.assert_allclose(y, reference, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("precision, shift", [("16x16", 0), ("16x8", 8), ("8x16", 8), ("8x8", 16)])
+def test_multiprecision_mac_runs_algorithm1_and_prices_macs_by_table1(tmp_path, precision, shift):
+    """A dense layer with mac=P equals seed 004 Algorithm 1 (the numba kernel) at full scale; eq. (3) with
+    Table 1 prices every MAC, a zero operand at 0.103 of it (seed 004 §3.3)."""
+    rng = np.random.default_rng(11)
+    w = rng.standard_normal((5, 40)).astype(np.float32)
+    path = tmp_path / "dense.onnx"
+    onnx.save(model([helper.make_node("Gemm", ["x", "w"], ["y"], transB=1)], {"x": ["N", 40]}, {"y": ["N", 5]},
+                    [tensor("w", w)]), path)
+    net = load_onnx(path)
+    x = (rng.standard_normal((6, 40)) * 8).astype(np.float32)
+    x[x < -3] = 0  # zero operands for zero-skipping
+    y, stats = run_quantized(net, x, f"weights=fixed(16,12);activations=fixed(16,10);mac={precision}")
+
+    def word(v, frac, bits):  # an 8-bit operand: rounded to 8 bits (F - 8), held in the 16-bit word's high byte
+        if bits == "16":
+            return np.clip(np.rint(v.astype(np.float64) * 2 ** frac), -32768, 32767).astype(np.int64)
+        return np.clip(np.rint(v.astype(np.float64) * 2 ** (frac - 8)), -128, 127).astype(np.int64) << 8
+    i_bits, w_bits = precision.split("x")
+    xi, wi = word(x, 10, i_bits), word(w, 12, w_bits)
+    expected = multiprecision_gemm(xi, wi, precision) * 2.0 ** (shift - 22)
+    assert np.array_equal(y, expected.astype(np.float32))
+    st = stats[net.layers[0].name]
+    zeros = sum(int(a == 0 or b == 0) for row in xi for wrow in wi for a, b in zip(row, wrow))
+    cycles, energy = {"16x16": (4, 3.80), "16x8": (2, 1.90), "8x16": (2, 1.90), "8x8": (1, 0.95)}[precision]
+    assert (st.macs, st.zero_macs, st.mac_cycles) == (6 * 5 * 40, zeros, cycles * 6 * 5 * 40)
+    assert st.mac_energy_pj == pytest.approx(energy * (6 * 5 * 40 - zeros + 0.103 * zeros))
+    assert st.arithmetic == f"mac={precision}"
+
+
+def test_multiprecision_mac_needs_16_bit_fixed_point_operands():
+    with pytest.raises(AccelsimError, match="16-bit"):
+        QuantSpec.parse("fixed(8);mac=16x8")
+    with pytest.raises(AccelsimError, match="16-bit"):
+        QuantSpec.parse("fp16;mac=16x16")
+    with pytest.raises(AccelsimError, match="unknown precision"):
+        QuantSpec.parse("fixed(16);mac=4x4")
+    assert str(QuantSpec.parse("fixed(16);mac=8x16")) == "weights=fixed(16);activations=fixed(16);mac=8x16"
 
 
 def test_narrow_accumulator_saturates_and_counts(tmp_path):

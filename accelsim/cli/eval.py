@@ -21,13 +21,16 @@ def add_arguments(p):
     p.add_argument("--weights", metavar="F", help="format of the weights (overrides --format)")
     p.add_argument("--activations", metavar="F", help="format of the input activations (overrides --format)")
     p.add_argument("--accumulator", metavar="F", help="accumulator word, e.g. fixed(24): saturating integer sums")
+    p.add_argument("--mac", metavar="P", help="seed 004 multi-precision MAC for fixed(16) operands: 16x16, 16x8, "
+                                              "8x16 or 8x8 (prices MACs by its Table 1)")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--json", action="store_true", help="print JSON")
 
 
 def spec_from_args(args) -> QuantSpec:
     text = ";".join([args.format] + [f"{role}={getattr(args, role)}" for role in ("weights", "activations",
-                                                                                  "accumulator") if getattr(args, role)])
+                                                                                  "accumulator", "mac")
+                                          if getattr(args, role)])
     return QuantSpec.parse(text)
 
 
@@ -40,7 +43,10 @@ def main(args) -> int:
         return 0
     print(f"{args.model} on {result['dataset']} ({result['n']} samples), {result['format']}: "
           f"accuracy {result['accuracy']:.4f}")
-    rows = [(name, f"{s['zero_fraction']:.3f}", s["clipped_inputs"], s["accumulator_saturations"])
-            for name, s in result["layers"].items()]
-    print(tabulate(rows, headers=["layer", "zero inputs", "clipped inputs", "acc. saturations"]))
+    priced = any("mac_energy_pj" in s for s in result["layers"].values())
+    rows = [(name, s["arithmetic"], f"{s['zero_fraction']:.3f}", s["clipped_inputs"], s["accumulator_saturations"])
+            + ((s.get("zero_macs", ""), f"{s['mac_energy_pj'] / result['n']:,.0f}" if "mac_energy_pj" in s else "")
+               if priced else ()) for name, s in result["layers"].items()]
+    print(tabulate(rows, headers=["layer", "arithmetic", "zero inputs", "clipped inputs", "acc. saturations"]
+                   + (["zero MACs", "MAC pJ/sample"] if priced else [])))
     return 0

@@ -21,21 +21,35 @@ import numpy as np
 from ..errors import AccelsimError
 from ..formats import Binary, Fixed, Float32, Format, Pow2, Ternary, parse
 from ..ir import Layer, Network
-from ..kernels import conv2d, gemm_saturating, pack_signs, xnor_gemm
+from ..kernels import SEED004_TABLE1, SEED004_ZERO_FACTOR, conv2d, gemm_saturating, pack_signs, xnor_gemm
+from ..kernels.mac import ALIASES, PRECISIONS
 from .reference import OPS, conv_weights, im2col, run
 
-ROLES = ("weights", "activations", "accumulator")
+ROLES = ("weights", "activations", "accumulator", "mac")
 WEIGHT_ONLY = (Ternary, Binary, Pow2)
 
 
 @dataclass(frozen=True)
 class QuantSpec:
-    """Formats per role; ``layers`` overrides them by layer name. ``accumulator`` is a ``fixed(W)`` word."""
+    """Formats per role; ``layers`` overrides them by layer name. ``accumulator`` is a ``fixed(W)`` word; ``mac``
+    a precision of seed 004's multi-precision MAC (``16x16``, ``16x8``, ``8x16``, ``8x8``) for 16-bit operands."""
 
     weights: Format = field(default_factory=Float32)
     activations: Format = field(default_factory=Float32)
     accumulator: Fixed | None = None
+    mac: str | None = None
     layers: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.mac is None:
+            return
+        if self.mac not in PRECISIONS:
+            raise AccelsimError(f"mac={self.mac}: unknown precision (known: {', '.join(PRECISIONS)})")
+        widths = map(int, ALIASES.get(self.mac, self.mac).split("x"))
+        if not all(isinstance(f, Fixed) and f.W in (16, bits) for f, bits in zip((self.activations, self.weights),
+                                                                                    widths)):
+            raise AccelsimError(f"mac={self.mac}: the multi-precision MAC takes 16-bit (or, where it reads 8 bits, "
+                                f"8-bit) fixed-point activations and weights, not {self.activations} and {self.weights}")
 
     @classmethod
     def parse(cls, text: str) -> "QuantSpec":
@@ -48,8 +62,8 @@ class QuantSpec:
                 name, part = part.split(":", 1)
                 target = layers.setdefault(name.strip(), {})
             if "=" in part and part.split("=")[0].strip() in ROLES:
-                role, value = part.split("=", 1)
-                target[role.strip()] = parse(value.strip())
+                role, value = (t.strip() for t in part.split("=", 1))
+                target[role] = value if role == "mac" else parse(value)
             else:  # one format for both roles; the few-level weight formats (ternary, binary, pow2) set weights only
                 fmt = parse(part)
                 target.update(weights=fmt, **({} if isinstance(fmt, WEIGHT_ONLY) else {"activations": fmt}))
@@ -63,6 +77,18 @@ class QuantSpec:
                  for k, v in (formats or {}).items()}
         return cls(**{k: parse(v) for k, v in roles.items() if k in ROLES})
 
+    def operand_words(self) -> "QuantSpec":
+        """With a multi-precision MAC, the spec whose 8-bit operands are 8-bit words (seed 004 §4.2: each operand
+        is assigned 8 or 16 bits, its fraction length chosen for that width): the high byte the MAC reads holds
+        the operand rounded to 8 bits, so the exact sums of these words equal Algorithm 1's result."""
+        if self.mac is None:
+            return self
+        i_bits, w_bits = map(int, ALIASES.get(self.mac, self.mac).split("x"))
+
+        def word(fmt, bits):
+            return fmt if fmt.W == bits else replace(fmt, W=8, F=None if fmt.F is None else fmt.F - 8)
+        return replace(self, activations=word(self.activations, i_bits), weights=word(self.weights, w_bits))
+
     def for_layer(self, name: str) -> "QuantSpec":
         return self.layers.get(name, self)
 
@@ -70,6 +96,8 @@ class QuantSpec:
         parts = [f"weights={self.weights}", f"activations={self.activations}"]
         if self.accumulator is not None:
             parts.append(f"accumulator={self.accumulator}")
+        if self.mac is not None:
+            parts.append(f"mac={self.mac}")
         return ";".join(parts)
 
 
@@ -81,7 +109,11 @@ class LayerStats:
     zero_inputs: int = 0
     clipped_inputs: int = 0
     saturations: int = 0
-    arithmetic: str = ""  # how the products were summed: fixed-point, saturating, float32 or xnor-popcount
+    arithmetic: str = ""  # how the products were summed: fixed-point, saturating, float32, xnor-popcount, mac=...
+    macs: int = 0  # with a multi-precision MAC: MACs, those with a zero operand, and eq. (3)'s cost (seed 004)
+    zero_macs: int = 0
+    mac_cycles: int = 0
+    mac_energy_pj: float = 0.0
 
     def count(self, xq, overflows: int):
         """Add one batch of quantized input activations (and how many of them overflowed the format)."""
@@ -93,9 +125,22 @@ class LayerStats:
     def zero_fraction(self) -> float:
         return self.zero_inputs / self.inputs if self.inputs else 0.0
 
+    def count_macs(self, precision: str, macs: int, nonzero: int):
+        """Seed 004 eq. (3) with Table 1: every MAC takes the precision's cycles; one with a zero operand costs
+        0.103 of its energy (zero-skipping, §3.3)."""
+        cycles, energy = SEED004_TABLE1[ALIASES.get(precision, precision)]
+        self.macs += macs
+        self.zero_macs += macs - nonzero
+        self.mac_cycles += cycles * macs
+        self.mac_energy_pj += energy * (nonzero + SEED004_ZERO_FACTOR * (macs - nonzero))
+
     def to_dict(self) -> dict:
-        return {"inputs": self.inputs, "zero_fraction": self.zero_fraction, "clipped_inputs": self.clipped_inputs,
-                "accumulator_saturations": self.saturations, "arithmetic": self.arithmetic}
+        d = {"inputs": self.inputs, "zero_fraction": self.zero_fraction, "clipped_inputs": self.clipped_inputs,
+             "accumulator_saturations": self.saturations, "arithmetic": self.arithmetic}
+        if self.macs:
+            d.update(macs=self.macs, zero_macs=self.zero_macs, mac_cycles=self.mac_cycles,
+                     mac_energy_pj=self.mac_energy_pj)
+        return d
 
 
 class QuantizedExecutor:
@@ -113,12 +158,15 @@ class QuantizedExecutor:
         st = self.stats.setdefault(layer.name, LayerStats())
         x = inputs[0]
         if isinstance(spec.weights, Fixed) and isinstance(spec.activations, Fixed) and layer.op != "sam_dense":
+            spec = spec.operand_words()
             xi, fx, overflows = spec.activations.encode(x)
             st.count(xi, overflows)
             wi, fw = self._cached(layer, spec, "encode")
+            st.arithmetic = "saturating" if spec.accumulator is not None else "fixed-point"
+            if spec.mac is not None:
+                _count_macs(layer, xi, wi, spec.mac, st)
             acc, events = _fixed_mac(layer, xi, spec, wi)
             st.saturations += events
-            st.arithmetic = "saturating" if spec.accumulator is not None else "fixed-point"
             y = acc * acc.dtype.type(2.0 ** -(fx + fw))
         elif _binary_pair(spec) and layer.op != "sam_dense":
             xq = spec.activations.quantize(x)
@@ -182,6 +230,14 @@ def _fixed_mac(layer: Layer, xi, spec: QuantSpec, wi):
         acc, events = gemm_saturating(xi.reshape(-1, xi.shape[-1]), wi, spec.accumulator.W)
         return acc.reshape(*xi.shape[:-1], -1), events
     return _conv_saturating(layer.bounds, xi, wi, spec.accumulator.W)
+
+
+def _count_macs(layer: Layer, xi, wi, precision: str, st: LayerStats):
+    """Count the layer's MACs and those with a zero operand (padding included) into ``st``."""
+    macs = layer.macs * xi.shape[0] // layer.bounds.N
+    nonzero = _mac(layer, (xi != 0).astype(np.float32), (wi != 0).astype(np.float32), np.float32)
+    st.count_macs(precision, macs, int(nonzero.sum(dtype=np.float64)))
+    st.arithmetic = f"mac={precision}"
 
 
 def _binary_pair(spec: QuantSpec) -> bool:

@@ -20,6 +20,7 @@ SEED004_TABLE1 = {"16x16": (4, 3.80), "16x8": (2, 1.90), "8x16": (2, 1.90), "8x8
 #: seed 004 §3.3: a MAC with a zero operand costs 0.103 × E_MAC (zero skipping)
 SEED004_ZERO_FACTOR = 0.103
 PRECISIONS = {"8x8": 0, "8x16": 1, "16x8": 2, "16x16": 3, "half": 0, "full": 3}
+ALIASES = {"half": "8x8", "full": "16x16"}
 K = 8
 
 
