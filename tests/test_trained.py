@@ -24,6 +24,19 @@ def test_aggressive_formats_lose_accuracy(mac):
     assert evaluate(mac, "seed001", "binary")["accuracy"] < full - 0.3
 
 
+def test_seed001_configuration_b_sam_is_accurate_pruned_and_format_sensitive(trained):
+    """Seed 001 §III-C/D: configuration B (SAM, 2n = 1024 outputs) reaches about 0.95 and keeps about 10^4 of its
+    1,048,576 parameters after activation-rate pruning (Fig. 5); SAM sums need range and precision."""
+    sam = load_onnx(trained("seed001_sam"))
+    layer = sam.layers[0]
+    assert layer.op == "sam_dense" and layer.weights["W_plus"].shape == (512, 1024)
+    assert layer.macs < 11_000  # kept parameters: one add-and-compare each
+    assert evaluate(sam, "seed001")["accuracy"] >= 0.9
+    full = evaluate(sam, "seed001", "fixed(16)")["accuracy"]
+    assert full >= 0.9
+    assert evaluate(sam, "seed001", "fixed(4)")["accuracy"] < full - 0.2
+
+
 def test_digit_classifiers(trained):
     lenet = load_onnx(trained("lenet5"))
     assert evaluate(lenet, "digits")["accuracy"] >= 0.95

@@ -23,7 +23,7 @@ from ..formats import Binary, Fixed, Float32, Format, Pow2, Ternary, parse
 from ..ir import Layer, Network
 from ..kernels import SEED004_TABLE1, SEED004_ZERO_FACTOR, conv2d, gemm_saturating, pack_signs, xnor_gemm
 from ..kernels.mac import ALIASES, PRECISIONS
-from .reference import OPS, conv_weights, im2col, run
+from .reference import OPS, conv_weights, im2col, run, sam_dense
 
 ROLES = ("weights", "activations", "accumulator", "mac")
 WEIGHT_ONLY = (Ternary, Binary, Pow2)
@@ -179,7 +179,8 @@ class QuantizedExecutor:
             w = self._cached(layer, spec, "quantize")
             st.arithmetic = "float32"
             if layer.op == "sam_dense":
-                return _sam(xq, w, spec.activations).astype(np.float32)
+                st.arithmetic = f"sam, sums in {spec.activations}"
+                return _sam(layer, xq, w, spec.activations).astype(np.float32)
             y = _mac(layer, xq, w["W"], np.float32)
         if "B" in layer.weights:
             y = y + layer.weights["B"].reshape((1, -1) + (1,) * (y.ndim - 2))
@@ -260,13 +261,9 @@ def _xnor_mac(layer: Layer, xq, wq):
         * alpha_w[None, :, None, None]
 
 
-def _sam(xq, w, fmt):
+def _sam(layer: Layer, xq, w, fmt):
     """Seed 001 eq. (5) with every sum x_i + W_ij rounded to the activation format."""
-    x3 = xq[..., :, None]
-    hi = fmt.quantize(x3 + w["W_plus"]).max(axis=-2)
-    lo = fmt.quantize(x3 + w["W_minus"]).min(axis=-2)
-    y = hi + lo
-    return y + w["B"] if "B" in w else y
+    return sam_dense(replace(layer, weights=w), [xq], rounded=fmt.quantize)
 
 
 def _conv_saturating(b, xi, wi, acc_bits):

@@ -55,12 +55,32 @@ def dense(layer: Layer, inputs):
     return out + layer.weights["B"] if "B" in layer.weights else out
 
 
-def sam_dense(layer: Layer, inputs):
-    """Seed 001 eq. (5): o_j = max_i(x_i + W+_ij) + min_i(x_i + W−_ij); pruned entries are ±inf."""
+def sam_dense(layer: Layer, inputs, rounded=None):
+    """Seed 001 eq. (5): o_j = max_i(x_i + W+_ij) + min_i(x_i + W−_ij); pruned entries are ±inf. ``rounded``
+    (optional) maps each sum x_i + W_ij to what the hardware holds, e.g. a format's quantize."""
     x, = inputs
-    x3 = x[..., :, None]
-    out = (x3 + layer.weights["W_plus"]).max(axis=-2) + (x3 + layer.weights["W_minus"]).min(axis=-2)
+    out = max_plus(x, layer.weights["W_plus"], np.maximum, rounded) + \
+        max_plus(x, layer.weights["W_minus"], np.minimum, rounded)
     return out + layer.weights["B"] if "B" in layer.weights else out
+
+
+def max_plus(x, w, reduce, rounded=None, chunk_elements=1 << 24):
+    """reduce_i(x[n, i] + w[i, j]) for reduce = np.maximum or np.minimum, over w's finite (unpruned) entries only:
+    a pruned SAM layer is a sparse one, so only its kept parameters are visited (one gather, one reduceat)."""
+    x = x.reshape(-1, x.shape[-1])
+    keep = np.isfinite(w)
+    cols, rows = np.nonzero(keep.T)  # kept entries grouped by output column
+    out = np.full((x.shape[0], w.shape[1]), np.inf if reduce is np.minimum else -np.inf, np.result_type(x, w))
+    if rows.size == 0:
+        return out
+    present, starts = np.unique(cols, return_index=True)
+    step = max(1, chunk_elements // rows.size)  # bound the (batch, kept) temporary
+    for n0 in range(0, x.shape[0], step):
+        sums = x[n0:n0 + step, rows] + w[rows, cols]
+        if rounded is not None:
+            sums = rounded(sums)
+        out[n0:n0 + step, present] = reduce.reduceat(sums, starts, axis=1)
+    return out
 
 
 def pool_windows(x: np.ndarray, layer: Layer, fill: float):
