@@ -106,6 +106,28 @@ def test_multiprecision_mac_runs_algorithm1_and_prices_macs_by_table1(tmp_path, 
     assert st.arithmetic == f"mac={precision}"
 
 
+def test_saturating_dense_layer_equals_in_order_saturating_integer_sums(tmp_path):
+    rng = np.random.default_rng(12)
+    w = rng.standard_normal((3, 30)).astype(np.float32)
+    path = tmp_path / "dense.onnx"
+    onnx.save(model([helper.make_node("Gemm", ["x", "w"], ["y"], transB=1)], {"x": ["N", 30]}, {"y": ["N", 3]},
+                    [tensor("w", w)]), path)
+    x = (rng.standard_normal((4, 30)) * 6).astype(np.float32)
+    y, stats = run_quantized(load_onnx(path), x, "weights=fixed(8,5);activations=fixed(8,3);accumulator=fixed(12)")
+    xi = [[max(-128, min(127, round(float(v) * 8))) for v in row] for row in x]
+    wi = [[max(-128, min(127, round(float(v) * 32))) for v in row] for row in w]
+    events = 0
+    for n in range(4):
+        for k in range(3):
+            acc = 0
+            for a, b in zip(xi[n], wi[k]):
+                acc += a * b
+                if not -2048 <= acc <= 2047:
+                    acc, events = max(-2048, min(2047, acc)), events + 1
+            assert y[n, k] == np.float32(acc / 2 ** 8)
+    assert events > 0 and stats[next(iter(stats))].saturations == events
+
+
 def test_multiprecision_mac_needs_16_bit_fixed_point_operands():
     with pytest.raises(AccelsimError, match="16-bit"):
         QuantSpec.parse("fixed(8);mac=16x8")

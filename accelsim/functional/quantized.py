@@ -167,7 +167,8 @@ class QuantizedExecutor:
                 _count_macs(layer, xi, wi, spec.mac, st)
             acc, events = _fixed_mac(layer, xi, spec, wi)
             st.saturations += events
-            y = acc * acc.dtype.type(2.0 ** -(fx + fw))
+            y = acc if acc.dtype.kind == "f" else acc.astype(np.float64)  # saturating dense sums are int64
+            y *= y.dtype.type(2.0 ** -(fx + fw))  # in place: exact (a power of two)
         elif _binary_pair(spec) and layer.op != "sam_dense":
             xq = spec.activations.quantize(x)
             st.count(xq, 0)
@@ -183,7 +184,7 @@ class QuantizedExecutor:
                 return _sam(layer, xq, w, spec.activations).astype(np.float32)
             y = _mac(layer, xq, w["W"], np.float32)
         if "B" in layer.weights:
-            y = y + layer.weights["B"].reshape((1, -1) + (1,) * (y.ndim - 2))
+            y += layer.weights["B"].reshape((1, -1) + (1,) * (y.ndim - 2))
         return y.astype(np.float32, copy=False)
 
     def _cached(self, layer, spec, how):

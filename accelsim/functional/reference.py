@@ -13,6 +13,7 @@ import numpy as np
 
 from ..errors import AccelsimError
 from ..ir import Layer, Network
+from ..kernels import maxpool2d
 
 
 def im2col(x: np.ndarray, b) -> np.ndarray:
@@ -99,11 +100,8 @@ def pool_windows(x: np.ndarray, layer: Layer, fill: float):
 
 def maxpool(layer: Layer, inputs):
     x, = inputs
-    taps = pool_windows(x, layer, -np.inf)
-    out = next(taps).copy()
-    for tap in taps:  # in place: no stack of every tap's copy
-        np.maximum(out, tap, out=out)
-    return out
+    a = layer.attrs
+    return maxpool2d(x, a["kernel"], a["stride"], a["pads"], layer.out_shape[2:])
 
 
 def avgpool(layer: Layer, inputs):

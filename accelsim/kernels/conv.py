@@ -1,4 +1,4 @@
-"""Convolution as BLAS GEMMs over cache-sized batches of im2col rows.
+"""Convolution as BLAS GEMMs over cache-sized batches of im2col rows, and max pooling, on channels-last data.
 
 numpy's im2col (a strided view copied at once) moves the whole batch's patches through memory, and its copy
 loops crawl when the contiguous run is short (3 input channels); here a numba loop copies each filter row's
@@ -49,4 +49,39 @@ def conv2d(x: np.ndarray, w: np.ndarray, b, dtype=np.float32) -> np.ndarray:
         rows = (n1 - n0) * b.P * b.Q
         _im2col_rows(xp.reshape(n, xp.shape[1], -1), n0, n1, b.P, b.Q, b.R, b.S, *b.stride, *b.dilation, cols)
         np.matmul(cols[:rows], wcols, out=out[n0:n1].reshape(rows, b.K))
+    return out.transpose(0, 3, 1, 2)
+
+
+@numba.njit(cache=True, parallel=True)
+def _maxpool_nhwc(x, kh, kw, sh, sw, pt, pl, out):
+    """out[n, p, q, c] = max over the window's taps inside ``x`` (taps in padding or past the edge are skipped,
+    as a −inf fill would be); x and out channels-last."""
+    N, H, W, C = x.shape
+    _, P, Q, _ = out.shape
+    for i in numba.prange(N * P):
+        n, p = i // P, i % P
+        for q in range(Q):
+            for c in range(C):
+                out[n, p, q, c] = -np.inf
+            for r in range(kh):
+                h = p * sh + r - pt
+                if h < 0 or h >= H:
+                    continue
+                for s in range(kw):
+                    w = q * sw + s - pl
+                    if w < 0 or w >= W:
+                        continue
+                    for c in range(C):
+                        v = x[n, h, w, c]
+                        if v > out[n, p, q, c] or v != v:  # NaN propagates, as np.maximum does
+                            out[n, p, q, c] = v
+
+
+def maxpool2d(x: np.ndarray, kernel, stride, pads, out_hw) -> np.ndarray:
+    """Max pooling of NCHW ``x`` computed channels-last (the layout conv2d returns); an NCHW view of the result."""
+    nhwc = x.transpose(0, 2, 3, 1)
+    if not nhwc.flags.c_contiguous:
+        nhwc = np.ascontiguousarray(nhwc)
+    out = np.empty((x.shape[0], *out_hw, x.shape[1]), x.dtype)
+    _maxpool_nhwc(nhwc, *kernel, *stride, pads[0], pads[1], out)
     return out.transpose(0, 3, 1, 2)
