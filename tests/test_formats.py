@@ -1,6 +1,8 @@
 """Number formats against exact references: ml_dtypes casts, integer arithmetic, the papers' definitions."""
 from __future__ import annotations
 
+import math
+
 import ml_dtypes
 import numpy as np
 import pytest
@@ -145,6 +147,22 @@ def test_block_floating_point_shares_the_block_maximum_exponent():
     z[0, 0] = 1000.0
     qz = parse("bfp(6,8,16)").quantize(z, axis=-1)
     assert np.array_equal(qz[0, 16:], z[0, 16:]) and np.array_equal(qz[1], z[1])
+
+
+@settings(max_examples=60, deadline=None)
+@given(x=arrays(np.float64, st.integers(1, 40), elements=st.floats(-1e3, 1e3, allow_nan=False)),
+       m=st.integers(2, 12), e=st.integers(2, 8), b=st.integers(1, 8))
+def test_block_floating_point_equals_a_per_block_python_reference(x, m, e, b):
+    """Shared exponent floor(log2 max|x|) clamped to e signed bits, m-bit signed mantissas, ties to even."""
+    expected = []
+    for start in range(0, len(x), b):
+        block = [float(v) for v in x[start:start + b]]
+        top = max(abs(v) for v in block)
+        exp = math.frexp(top)[1] - 1 if top > 0 else 0
+        step = 2.0 ** (min(max(exp, -(2 ** (e - 1))), 2 ** (e - 1) - 1) - (m - 2))
+        lim = 2 ** (m - 1) - 1
+        expected += [min(max(round(v / step), -lim), lim) * step for v in block]
+    assert parse(f"bfp({m},{e},{b})").quantize(x).tolist() == expected
 
 
 def test_block_minifloat_puts_the_block_max_in_the_top_binade():

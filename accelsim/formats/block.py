@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..kernels.quantize import bfp_values
 from .base import Format, blocks, positional
 from .minifloat import Minifloat
 
@@ -39,9 +40,10 @@ class BFP(Format):
 
     def quantize(self, x, axis: int = -1) -> np.ndarray:
         b, restore = blocks(np.asarray(x, np.float64), axis, self.B)
-        step = np.exp2(_block_exponent(b, self.E) - (self.M - 2))  # M-1 magnitude bits hold values < 2^(e+1)
-        lim = (1 << (self.M - 1)) - 1
-        return restore(np.clip(np.rint(b / step), -lim, lim) * step)
+        rows = np.ascontiguousarray(b.reshape(-1, self.B))
+        out = np.empty_like(rows)
+        bfp_values(rows, self.M, self.E, out)
+        return restore(out.reshape(b.shape))
 
 
 @dataclass(frozen=True)

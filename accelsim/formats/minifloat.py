@@ -13,9 +13,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import AccelsimError
+from ..kernels.quantize import OVERFLOW_CODES, minifloat_values
 from .base import Format, positional
 
-OVERFLOW_MODES = ("ieee", "nan", "sat")
+OVERFLOW_MODES = tuple(OVERFLOW_CODES)
 
 
 @dataclass(frozen=True)
@@ -55,24 +56,14 @@ class Minifloat(Format):
         return (2 - 2.0 ** -self.M) * 2.0 ** top
 
     def quantize(self, x, axis: int = -1) -> np.ndarray:
-        x = np.asarray(x, np.float64)
-        a = np.abs(x)
-        finite = np.where(np.isfinite(a), a, 0.0)
-        with np.errstate(divide="ignore"):
-            e = np.floor(np.log2(np.where(finite > 0, finite, 1.0)))
-        e = np.maximum(e, self.emin)  # below the normal range the grid step stays 2^(emin - M): subnormals
-        step = np.exp2(e - self.M)
-        q = np.rint(finite / step) * step
-        if not self.subnormals:  # nearest of 0 and the smallest normal
-            tiny = 2.0 ** self.emin
-            q = np.where(q < tiny, np.where(a >= tiny / 2, tiny, 0.0), q)
-        over = (q > self.max_finite) | np.isinf(a)
-        if self.overflow == "sat":
-            q = np.where(over, self.max_finite, q)
-        else:
-            q = np.where(over, np.inf if self.overflow == "ieee" else np.nan, q)
-        q = np.where(np.isnan(a), np.nan, q)
-        return np.copysign(q, x)
+        x = np.asarray(x)
+        flat = np.ascontiguousarray(x.reshape(-1))
+        if flat.dtype not in (np.float32, np.float64):
+            flat = flat.astype(np.float64)
+        out = np.empty(flat.size)
+        minifloat_values(flat, self.M, self.emin, self.max_finite, self.subnormals, OVERFLOW_CODES[self.overflow],
+                         out)
+        return out.reshape(x.shape)
 
     def to_bits(self, x) -> np.ndarray:
         """The (1+E+M)-bit codes (sign | exponent field | mantissa, as uint64) of ``x`` rounded to the format.

@@ -30,24 +30,25 @@ def _code(precision: str) -> int:
     return PRECISIONS[precision]
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, parallel=True)
 def _gemm_sat(a, b, acc_bits, out):
+    """Rows in parallel; each dot product accumulates in order, saturating after every addition."""
     lo = -(np.int64(1) << (acc_bits - 1))
     hi = (np.int64(1) << (acc_bits - 1)) - 1
-    events = 0
-    for i in range(a.shape[0]):
+    events = np.zeros(a.shape[0], np.int64)
+    for i in numba.prange(a.shape[0]):
         for j in range(b.shape[0]):
             acc = np.int64(0)
             for k in range(a.shape[1]):
                 acc += a[i, k] * b[j, k]
                 if acc > hi:
                     acc = hi
-                    events += 1
+                    events[i] += 1
                 elif acc < lo:
                     acc = lo
-                    events += 1
+                    events[i] += 1
             out[i, j] = acc
-    return events
+    return events.sum()
 
 
 def gemm_saturating(a: np.ndarray, b: np.ndarray, acc_bits: int):

@@ -1,10 +1,12 @@
-"""Fixed-point quantization in one pass over the data: numpy needs a temporary per step (scale, round, clip,
-count), and the dynamic fraction-length search repeats them for every candidate.
+"""Quantization in one pass over the data: numpy needs a temporary per step (scale, round, clip, count), and
+fixed point's dynamic fraction-length search repeats them for every candidate. Fixed-point words and minifloats.
 
 Rounding codes: 0 nearest-even, 1 toward zero, 2 floor (dropped low bits), 3 stochastic (floor of the value plus
 a given uniform noise; the search rounds to nearest instead).
 """
 from __future__ import annotations
+
+import math
 
 import numba
 import numpy as np
@@ -57,3 +59,47 @@ def fixed_l2_errors(x, fractions, rounding, qmin, qmax, wrap):
             e += d * d
         errors[j] = e
     return errors
+
+
+#: minifloat overflow codes: to ±inf (NaN stays NaN), to NaN (the fn formats), saturate to ±max
+OVERFLOW_CODES = {"ieee": 0, "nan": 1, "sat": 2}
+
+
+@numba.njit(cache=True)
+def minifloat_values(x, M, emin, max_finite, subnormals, overflow, out):
+    """out[i] = x[i] rounded to nearest-even on a minifloat grid with M mantissa bits and minimum normal
+    exponent ``emin`` (flat arrays); overflow per OVERFLOW_CODES. The exponent comes from frexp (exact)."""
+    tiny = math.ldexp(1.0, emin)
+    for i in range(x.size):
+        v = np.float64(x[i])
+        a = abs(v)
+        if a != a:
+            out[i] = np.nan
+            continue
+        if math.isinf(a):
+            q = math.inf
+        else:
+            e = max(math.frexp(a)[1] - 1, emin) if a > 0 else emin
+            step = math.ldexp(1.0, e - M)
+            q = np.rint(a / step) * step
+            if not subnormals and q < tiny:
+                q = tiny if a >= tiny / 2 else 0.0
+        if q > max_finite:
+            q = max_finite if overflow == 2 else (math.inf if overflow == 0 else np.nan)
+        out[i] = math.copysign(q, v)
+
+
+@numba.njit(cache=True)
+def bfp_values(blocks, M, ebits, out):
+    """Block floating point: each row of ``blocks`` shares the exponent of its largest magnitude (clamped to a
+    signed ebits-bit range); values round to nearest-even on M-bit signed mantissas, saturating."""
+    lo, hi = -(1 << (ebits - 1)), (1 << (ebits - 1)) - 1
+    lim = (1 << (M - 1)) - 1
+    for i in range(blocks.shape[0]):
+        m = 0.0
+        for j in range(blocks.shape[1]):
+            m = max(m, abs(blocks[i, j]))
+        e = math.frexp(m)[1] - 1 if m > 0 else 0
+        step = math.ldexp(1.0, min(max(e, lo), hi) - (M - 2))  # M-1 magnitude bits hold values < 2^(e+1)
+        for j in range(blocks.shape[1]):
+            out[i, j] = min(max(np.rint(blocks[i, j] / step), -lim), lim) * step
