@@ -33,15 +33,37 @@ def _im2col_rows(xp, n0, n1, P, Q, R, S, sh, sw, dh, dw, out):
                     col += run
 
 
+@numba.njit(cache=True)
+def _row_patches(xp, n0, n1, Q, S, sw, dw, out):
+    """out[n - n0, h·Q + q, (s, c)] = xp[n, h, (q·sw + s·dw)·C + c] for every padded row h: the patches of one
+    filter row, a factor R smaller than full im2col rows (filter rows are then offsets into these)."""
+    C = out.shape[2] // S
+    run = S * C if dw == 1 else C
+    for i in range(n1 - n0):
+        for h in range(xp.shape[1]):
+            for q in range(Q):
+                row, col = h * Q + q, 0
+                for s in range(0, S, run // C):
+                    start = (q * sw + s * dw) * C
+                    for t in range(run):
+                        out[i, row, col + t] = xp[n0 + i, h, start + t]
+                    col += run
+
+
 def conv2d(x: np.ndarray, w: np.ndarray, b, dtype=np.float32) -> np.ndarray:
     """out[n,k,p,q] = Σ_{c,r,s} x[n, c, p·sh + r·dh − pt, q·sw + s·dw − pl] · w[k, c, r, s] (groups = 1), summed
-    in ``dtype``; no bias. Returned as an NCHW view of a channels-last array (the next conv reads it as is)."""
+    in ``dtype``; no bias. Returned as an NCHW view of a channels-last array (the next conv reads it as is).
+    With vertical stride 1 the output is Σ_r (row patches shifted by r·dh rows) @ W_r: R GEMMs over patches a
+    factor R smaller than im2col's; otherwise full im2col rows, one GEMM."""
     pt, pl, pb, pr = b.pads
     n = x.shape[0]
     xp = np.zeros((n, x.shape[2] + pt + pb, x.shape[3] + pl + pr, x.shape[1]), dtype)
     xp[:, pt:pt + x.shape[2], pl:pl + x.shape[3]] = x.transpose(0, 2, 3, 1)
-    wcols = np.ascontiguousarray(w.transpose(2, 3, 1, 0).reshape(-1, b.K), dtype=dtype)  # (R·S·C, K)
     out = np.empty((n, b.P, b.Q, b.K), dtype)
+    if b.stride[0] == 1:
+        _conv_by_filter_rows(xp, w, b, out)
+        return out.transpose(0, 3, 1, 2)
+    wcols = np.ascontiguousarray(w.transpose(2, 3, 1, 0).reshape(-1, b.K), dtype=dtype)  # (R·S·C, K)
     step = max(1, BUFFER_ELEMENTS // (b.P * b.Q * wcols.shape[0]))
     cols = np.empty((step * b.P * b.Q, wcols.shape[0]), dtype)
     for n0 in range(0, n, step):
@@ -50,6 +72,24 @@ def conv2d(x: np.ndarray, w: np.ndarray, b, dtype=np.float32) -> np.ndarray:
         _im2col_rows(xp.reshape(n, xp.shape[1], -1), n0, n1, b.P, b.Q, b.R, b.S, *b.stride, *b.dilation, cols)
         np.matmul(cols[:rows], wcols, out=out[n0:n1].reshape(rows, b.K))
     return out.transpose(0, 3, 1, 2)
+
+
+def _conv_by_filter_rows(xp, w, b, out):
+    """out (N, P, Q, K) = Σ_r patches[rows (p + r·dh, q)] @ W_r, over cache-sized batches of images."""
+    n, hp = xp.shape[:2]
+    pq, dh = b.P * b.Q, b.dilation[0]
+    wrows = np.ascontiguousarray(w.transpose(2, 3, 1, 0).reshape(b.R, -1, b.K), dtype=out.dtype)  # (R, S·C, K)
+    step = max(1, BUFFER_ELEMENTS // (hp * b.Q * wrows.shape[1]))
+    patches = np.empty((step, hp * b.Q, wrows.shape[1]), out.dtype)
+    partial = np.empty((step, pq, b.K), out.dtype)
+    for n0 in range(0, n, step):
+        m = min(n, n0 + step) - n0
+        _row_patches(xp.reshape(n, hp, -1), n0, n0 + m, b.Q, b.S, b.stride[1], b.dilation[1], patches)
+        acc = out[n0:n0 + m].reshape(m, pq, b.K)
+        np.matmul(patches[:m, :pq], wrows[0], out=acc)
+        for r in range(1, b.R):
+            np.matmul(patches[:m, r * dh * b.Q: r * dh * b.Q + pq], wrows[r], out=partial[:m])
+            acc += partial[:m]
 
 
 @numba.njit(cache=True, parallel=True)
