@@ -15,6 +15,7 @@ from accelsim.errors import AccelsimError
 from accelsim.frontend import load_onnx
 from accelsim.functional import run
 from accelsim.functional.reference import OPS
+from accelsim.functional.sam import activation_rates, prune
 from accelsim.functional.evaluate import evaluate
 from accelsim.functional.quantized import QuantSpec, run_quantized
 from accelsim.kernels import multiprecision_gemm
@@ -159,6 +160,28 @@ def test_sam_layer_in_a_format_follows_eq5_with_rounded_sums(tmp_path):
             hi = max(q(q(x[b, i]) + q(wp[i, j])) for i in range(6) if np.isfinite(wp[i, j]))
             lo = min(q(q(x[b, i]) + q(wm[i, j])) for i in range(6) if np.isfinite(wm[i, j]))
             assert y[b, j] == np.float32(hi + lo)
+
+
+def test_sam_activation_rates_and_pruning_follow_seed001_section3d(tmp_path):
+    """Activation rate = how often max/min selects a parameter (counted by brute force here); pruning at a
+    threshold removes the parameters at or below it, and a neuron left without W+ or W− outputs 0."""
+    rng = np.random.default_rng(10)
+    net, wp, wm = sam_net(tmp_path, rng)
+    x = rng.standard_normal((200, 6)).astype(np.float32)
+    plus, minus = activation_rates(net, x)[net.layers[0].name]
+    for rates, w, pick in ((plus, wp, np.argmax), (minus, wm, np.argmin)):
+        expected = np.zeros(w.shape)
+        for row in x:
+            for j in range(w.shape[1]):
+                expected[pick(row + w[:, j]), j] += 1 / len(x)
+        np.testing.assert_allclose(rates, expected)
+    assert plus[0, 1] == 0 and minus[2, 3] == 0  # already pruned: never selected
+    kept = prune(net, {net.layers[0].name: (plus, minus)}, threshold=0.0)
+    np.testing.assert_array_equal(run(kept, x), run(net, x))  # never-selected parameters change nothing
+    assert kept.layers[0].macs == (plus > 0).sum() + (minus > 0).sum()
+    dead = prune(net, {net.layers[0].name: (plus, np.where(np.arange(4) == 2, 0.0, minus))}, threshold=0.0)
+    y = run(dead, x)
+    assert (y[:, 2] == 0).all() and np.array_equal(y[:, [0, 1, 3]], run(net, x)[:, [0, 1, 3]])
 
 
 def test_float_spec_reproduces_the_reference_and_zero_fractions_are_counted(tmp_path):

@@ -31,6 +31,7 @@ sys.path.insert(0, str(HERE.parent))
 from accelsim.datasets import digits, load, seed001_signals  # noqa: E402
 from accelsim.frontend import load_onnx  # noqa: E402
 from accelsim.functional import run  # noqa: E402
+from accelsim.kernels import selection_counts  # noqa: E402
 
 spec = importlib.util.spec_from_file_location("workloads_build", HERE / "build.py")
 build = importlib.util.module_from_spec(spec)
@@ -123,13 +124,9 @@ def train_seed001_sam():
     fitted = seed001_signals(40_000, seed=900_000)
     clf = LogisticRegression(C=1e4, max_iter=5000).fit(roughness(fitted.x), fitted.y)
     w = np.stack([dense_row(*coef) for coef in clf.coef_])
-    used_p, used_m = np.zeros(wp.shape, bool), np.zeros(wm.shape, bool)
-    for seed in range(10):  # activation rate on training signals (seed 001 §III-D): never selected -> pruned
-        x = seed001_signals(256, seed=500_000 + seed).x[:, :, None]
-        cols = np.arange(wp.shape[1])
-        used_p[np.argmax(x + wp, axis=1), cols] = True
-        used_m[np.argmin(x + wm, axis=1), cols] = True
-    wp[~used_p], wm[~used_m] = -np.inf, np.inf
+    x = seed001_signals(2560, seed=500_000).x  # activation rate on training signals (seed 001 §III-D)
+    used_p, used_m = selection_counts(x, wp, 1.0) > 0, selection_counts(x, wm, -1.0) > 0
+    wp[~used_p], wm[~used_m] = -np.inf, np.inf  # never selected: pruned
     print(f"  SAM parameters kept after activation-rate pruning: {used_p.sum() + used_m.sum()} of {2 * wp.size}")
     return build.seed001_sam([(wp, wm), (w, clf.intercept_)])
 

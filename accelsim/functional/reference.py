@@ -57,11 +57,13 @@ def dense(layer: Layer, inputs):
 
 
 def sam_dense(layer: Layer, inputs, rounded=None):
-    """Seed 001 eq. (5): o_j = max_i(x_i + W+_ij) + min_i(x_i + W−_ij); pruned entries are ±inf. ``rounded``
-    (optional) maps each sum x_i + W_ij to what the hardware holds, e.g. a format's quantize."""
+    """Seed 001 eq. (5): o_j = max_i(x_i + W+_ij) + min_i(x_i + W−_ij); pruned entries are ±inf, and an output
+    whose W+ or W− column is pruned entirely is a removed neuron: 0. ``rounded`` (optional) maps each sum
+    x_i + W_ij to what the hardware holds, e.g. a format's quantize."""
     x, = inputs
-    out = max_plus(x, layer.weights["W_plus"], np.maximum, rounded) + \
-        max_plus(x, layer.weights["W_minus"], np.minimum, rounded)
+    wp, wm = layer.weights["W_plus"], layer.weights["W_minus"]
+    out = max_plus(x, wp, np.maximum, rounded) + max_plus(x, wm, np.minimum, rounded)
+    out[:, ~(np.isfinite(wp).any(axis=0) & np.isfinite(wm).any(axis=0))] = 0.0
     return out + layer.weights["B"] if "B" in layer.weights else out
 
 
