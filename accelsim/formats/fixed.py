@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import AccelsimError
-from ..kernels.quantize import ROUNDING_CODES, fixed_l2_errors, fixed_words
+from ..kernels.quantize import ROUNDING_CODES, finite_max_abs, fixed_l2_errors, fixed_words
 from .base import Format, positional
 
 ROUNDINGS = tuple(ROUNDING_CODES)
@@ -52,11 +52,11 @@ class Fixed(Format):
         """F, or for dynamic fixed point the F minimising ||x - quantize(x)||² (seed 004 §4.1)."""
         if self.F is not None:
             return self.F
-        x = np.asarray(x, np.float64).reshape(-1)
-        x = x[np.isfinite(x)]
-        vmax = float(np.max(np.abs(x), initial=0.0))
+        x = np.ascontiguousarray(x).reshape(-1)
+        vmax = finite_max_abs(x)
         if x.size > SEARCH_SAMPLE:  # an evenly strided calibration sample (plus the maximum) is enough
             x = np.append(x[:: x.size // SEARCH_SAMPLE], vmax)
+        x = x[np.isfinite(x)].astype(np.float64)
         if vmax == 0:
             return self.W - 1
         eq2 = int(np.ceil(np.log2(self.qmax / vmax)))  # seed 004 eq. (2)

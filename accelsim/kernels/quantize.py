@@ -46,6 +46,17 @@ def fixed_words(x, scale, rounding, noise, qmin, qmax, wrap, out):
 
 
 @numba.njit(cache=True)
+def finite_max_abs(x):
+    """max |x| over the finite values of a flat array (0 when there are none), in one pass without temporaries."""
+    m = 0.0
+    for v in x:
+        a = abs(np.float64(v))
+        if a > m and a != np.inf:
+            m = a
+    return m
+
+
+@numba.njit(cache=True)
 def fixed_l2_errors(x, fractions, rounding, qmin, qmax, wrap):
     """Σ (x − quantized x)² for each candidate fraction length (seed 004 §4.1's search)."""
     errors = np.zeros(fractions.size)
