@@ -137,6 +137,8 @@ def test_multiprecision_mac_needs_16_bit_fixed_point_operands():
     with pytest.raises(AccelsimError, match="unknown precision"):
         QuantSpec.parse("fixed(16);mac=4x4")
     assert str(QuantSpec.parse("fixed(16);mac=8x16")) == "weights=fixed(16);activations=fixed(16);mac=8x16"
+    arch_formats = {"inputs": "fixed(16)", "weights": "fixed(16)", "mac": "8x8"}  # as an architecture file gives
+    assert QuantSpec.from_formats(arch_formats) == QuantSpec.parse("fixed(16);mac=8x8")
 
 
 def test_narrow_accumulator_saturates_and_counts(tmp_path):

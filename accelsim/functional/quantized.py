@@ -72,10 +72,11 @@ class QuantSpec:
 
     @classmethod
     def from_formats(cls, formats: dict) -> "QuantSpec":
-        """From an architecture file's ``formats`` mapping (role -> spelling; 'inputs' means activations)."""
+        """From an architecture file's ``formats`` mapping (role -> spelling; 'inputs' means activations, 'mac' a
+        multi-precision MAC precision)."""
         roles = {{"inputs": "activations", "outputs": None, "psums": "accumulator"}.get(k, k): v
                  for k, v in (formats or {}).items()}
-        return cls(**{k: parse(v) for k, v in roles.items() if k in ROLES})
+        return cls(**{k: str(v) if k == "mac" else parse(v) for k, v in roles.items() if k in ROLES})
 
     def operand_words(self) -> "QuantSpec":
         """With a multi-precision MAC, the spec whose 8-bit operands are 8-bit words (seed 004 §4.2: each operand
