@@ -23,8 +23,9 @@ from accelsim.datasets import load  # noqa: E402
 from accelsim.frontend import load_onnx  # noqa: E402
 from accelsim.functional.quantized import QuantizedExecutor, QuantSpec, run_quantized  # noqa: E402
 
-FORMATS = ["fixed(16)", "fixed(8)", "fp8_e4m3", "bfp(8,8,16)", "ternary",
-           "fixed(8,5);accumulator=fixed(16)"]  # the last one: narrow saturating accumulator (numba kernel)
+# "float": accelsim's own float32 path (same convolution kernels, no quantization) — the ceiling for the others;
+# the last one: a narrow saturating accumulator (the in-order numba kernel)
+FORMATS = ["float", "fixed(16)", "fixed(8)", "fp8_e4m3", "bfp(8,8,16)", "ternary", "fixed(8,5);accumulator=fixed(16)"]
 
 
 def best_time(fn, repeats=3) -> float:
