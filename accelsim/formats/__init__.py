@@ -25,13 +25,13 @@ from .scaled import Binary, Pow2, Ternary
 
 
 class Float32(Format):
-    """The float32 reference: 'no quantization' in a spec."""
+    """The float32 reference: 'no quantization' in a spec (values are returned as float32, without a copy)."""
 
     kind = "float"
     bits = 32
 
     def quantize(self, x, axis: int = -1) -> np.ndarray:
-        return np.asarray(x, np.float32).astype(np.float64)
+        return np.asarray(x, np.float32)
 
 
 KINDS = {cls.kind: cls for cls in (Fixed, Minifloat, BFP, BlockMinifloat, Ternary, Binary, Pow2)}
