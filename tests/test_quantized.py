@@ -204,6 +204,9 @@ def test_spec_spelling_and_per_layer_overrides():
     assert str(spec.weights) == "fixed(8)" and str(spec.accumulator) == "fixed(24)"
     assert str(spec.for_layer("conv1").weights) == "fixed(16)" and str(spec.for_layer("conv1").activations) == "fixed(8)"
     assert str(QuantSpec.parse("ternary").activations) == "float"  # few-level formats are for weights
+    spelled = "weights=fixed(16);activations=fixed(16);conv1:weights=fixed(8);conv2:mac=8x8"
+    assert str(QuantSpec.parse(spelled)) == spelled and QuantSpec.parse(str(QuantSpec.parse(spelled))) == \
+        QuantSpec.parse(spelled)
     with pytest.raises(AccelsimError):
         QuantSpec.parse("weights=fixed(99)")
 

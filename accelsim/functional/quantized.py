@@ -99,6 +99,9 @@ class QuantSpec:
             parts.append(f"accumulator={self.accumulator}")
         if self.mac is not None:
             parts.append(f"mac={self.mac}")
+        for name, spec in self.layers.items():  # per-layer overrides: the roles that differ
+            parts += [f"{name}:{role}={getattr(spec, role)}" for role in ROLES
+                      if getattr(spec, role) != getattr(self, role)]
         return ";".join(parts)
 
 
