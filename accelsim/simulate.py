@@ -102,7 +102,7 @@ class Result:
 
 
 def _mac_layer(layer, fam, hier, table, *, mapping_spec, objective, mode, trace, zero, cache, samples, where):
-    shape = Shape.of(layer.bounds)
+    shape = Shape.of(layer.mapped_bounds)
     if mapping_spec is not None:
         nest = Nest(hier, build_mapping(hier, shape, mapping_spec, f"{where}: {layer.name}"), shape)
     else:

@@ -1,9 +1,13 @@
 """Energy = Σ counts × table; non-MAC layers; the Eyeriss dataflow ranking (ISCA 2016)."""
+from dataclasses import replace
+
+import numpy as np
 import pytest
 
 from accelsim.energy import energy_pj
 from accelsim.errors import AccelsimError
 from accelsim.simulate import simulate
+from onnx_builders import sam_net
 from sim_helpers import conv, net_of, small_cnn
 
 
@@ -47,3 +51,24 @@ def test_row_stationary_lowest_energy_per_mac_on_alexnet_conv():
     per_mac = {df: simulate(net, "arch/eyeriss.yaml", df).total["energy_pj"] / net.total_macs
                for df in ("rs", "ws", "os", "nlr")}
     assert min(per_mac, key=per_mac.get) == "rs", per_mac
+
+
+def test_pruned_sam_layer_fetches_only_its_kept_parameters(tmp_path):
+    """Seed 001 §III-D: pruned SAM parameters cost no memory; an unpruned layer fetches both parameter sets."""
+
+    rng = np.random.default_rng(0)
+    net, wp, wm = sam_net(tmp_path, rng, n=64, m=32)
+    full = simulate(net, "arch/eyeriss.yaml", samples=30).layers[0]
+    assert full.macs == 2 * 64 * 32 - 2 and full.counts["dram"]["read"] >= 2 * 64 * 32 - 2
+    keep = rng.random((64, 32)) < 0.05
+    keep[0] = True  # every output keeps a parameter
+    wp[~keep], wm[~keep] = -np.inf, np.inf
+    layer = net.layers[0]
+    pruned_net = net.from_layers(net.name, [replace(layer, weights={"W_plus": wp, "W_minus": wm})], net.inputs,
+                                 net.outputs)
+    pruned = simulate(pruned_net, "arch/eyeriss.yaml", samples=30).layers[0]
+    kept = int(np.isfinite(wp).sum() + np.isfinite(wm).sum())
+    assert pruned.macs == kept
+    terms = -(-kept // 32)  # compressed columns: 32 outputs of ceil(kept / 32) terms
+    assert kept <= pruned.counts["dram"]["read"] <= 32 * terms + 64  # weights (padded columns) + at most the input
+    assert pruned.total_energy_pj < full.total_energy_pj / 5

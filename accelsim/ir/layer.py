@@ -10,7 +10,7 @@ sizes) are exact integers: the timing path and the reports trust them.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from math import prod
 
 import numpy as np
@@ -88,6 +88,17 @@ class Layer:
         if self.op == "sam_dense":
             return self.bounds.N * self.params_of("W_plus", "W_minus")
         return 0
+
+    @property
+    def mapped_bounds(self) -> LoopBounds | None:
+        """The loop nest an accelerator steps through. A SAM layer stores its kept parameters column by column
+        (pruned ones are neither fetched nor stepped): it maps as K outputs of ceil(kept / K) terms each, so
+        weight words and steps follow the kept parameters (the gathered input words are approximated alike)."""
+        if self.op != "sam_dense":
+            return self.bounds
+        b = self.bounds
+        terms = -(-self.params_of("W_plus", "W_minus") // b.K)
+        return replace(b, C=max(terms, 1))
 
     @property
     def ops(self) -> dict[str, int]:
