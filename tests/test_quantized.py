@@ -199,6 +199,22 @@ def test_float_spec_reproduces_the_reference_and_zero_fractions_are_counted(tmp_
     assert stats[net.mac_layers[0].name].zero_fraction == pytest.approx(np.mean(x <= 0))
 
 
+@pytest.mark.parametrize("fmt, limit", [("fp8_e4m3", 448.0), ("fp4_e2m1", 6.0), ("fp16", 65504.0)])
+def test_minifloat_overflows_are_counted_as_clipped_inputs(tmp_path, fmt, limit):
+    """fp8 e4m3fn turns overflow into NaN, fp4 saturates, fp16 goes to inf: each is a clipped input."""
+    rng = np.random.default_rng(13)
+    nodes = [helper.make_node("Gemm", ["x", "w"], ["y"], transB=1)]
+    path = tmp_path / "dense.onnx"
+    onnx.save(model(nodes, {"x": ["N", 10]}, {"y": ["N", 3]}, [tensor("w", rng.standard_normal((3, 10))
+                                                                         .astype(np.float32))]), path)
+    net = load_onnx(path)
+    x = rng.standard_normal((20, 10)).astype(np.float32)
+    x[:3, 0] = limit * 1.5
+    x[5, 2] = -limit * 3
+    _, stats = run_quantized(net, x, f"weights=fp16;activations={fmt}")
+    assert stats[net.layers[0].name].clipped_inputs == 4
+
+
 def test_spec_spelling_and_per_layer_overrides():
     spec = QuantSpec.parse("fixed(8);accumulator=fixed(24);conv1:weights=fixed(16)")
     assert str(spec.weights) == "fixed(8)" and str(spec.accumulator) == "fixed(24)"

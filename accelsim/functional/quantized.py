@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from ..errors import AccelsimError
-from ..formats import Binary, Fixed, Float32, Format, Pow2, Ternary, parse
+from ..formats import Binary, Fixed, Float32, Format, Minifloat, Pow2, Ternary, parse
 from ..ir import Layer, Network
 from ..kernels import SEED004_TABLE1, SEED004_ZERO_FACTOR, conv2d, gemm_saturating, pack_signs, xnor_gemm
 from ..kernels.mac import ALIASES, PRECISIONS
@@ -175,12 +175,12 @@ class QuantizedExecutor:
             y *= y.dtype.type(2.0 ** -(fx + fw))  # in place: exact (a power of two)
         elif _binary_pair(spec) and layer.op != "sam_dense":
             xq = spec.activations.quantize(x)
-            st.count(xq, 0)
+            st.count(xq, 0)  # binary never overflows
             st.arithmetic = "xnor-popcount"
             y = _xnor_mac(layer, xq, self._cached(layer, spec, "quantize")["W"])
         else:
             xq = spec.activations.quantize(x, axis=1 if layer.op == "conv" else -1)
-            st.count(xq, 0)
+            st.count(xq, _overflows(spec.activations, x, xq))
             w = self._cached(layer, spec, "quantize")
             st.arithmetic = "float32"
             if layer.op == "sam_dense":
@@ -244,6 +244,14 @@ def _count_macs(layer: Layer, xi, wi, precision: str, st: LayerStats):
     nonzero = _mac(layer, (xi != 0).astype(np.float32), (wi != 0).astype(np.float32), np.float32)
     st.count_macs(precision, macs, int(nonzero.sum(dtype=np.float64)))
     st.arithmetic = f"mac={precision}"
+
+
+def _overflows(fmt: Format, x, xq) -> int:
+    """Finite inputs the format could not hold: turned into inf/NaN, or clamped by a saturating minifloat."""
+    n = int(np.count_nonzero(np.isfinite(x) & ~np.isfinite(xq)))
+    if isinstance(fmt, Minifloat) and fmt.overflow == "sat":
+        n += int(np.count_nonzero(np.abs(x) > fmt.max_finite))
+    return n
 
 
 def _binary_pair(spec: QuantSpec) -> bool:
