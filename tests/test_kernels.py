@@ -87,15 +87,18 @@ def test_saturating_gemm_equals_python_integers(m, n, k, acc_bits, seed):
 @settings(max_examples=25, deadline=None)
 @given(stride=st.tuples(st.integers(1, 2), st.integers(1, 3)), dilation=st.tuples(st.integers(1, 2), st.integers(1, 2)),
        pads=st.tuples(*[st.integers(0, 2)] * 4), seed=st.integers(0, 2 ** 31 - 1),
-       dtype=st.sampled_from([np.float32, np.float64]))
-def test_conv2d_equals_python_integers(stride, dilation, pads, seed, dtype):
-    """The im2col + BLAS convolution, loop nest of accelsim/ir/layer.py, on small integers (exact in float)."""
+       dtype=st.sampled_from([np.float32, np.float64]), depthwise=st.booleans())
+def test_conv2d_equals_python_integers(stride, dilation, pads, seed, dtype, depthwise):
+    """The BLAS (and depthwise) convolution, loop nest of accelsim/ir/layer.py, on small integers (exact)."""
     rng = np.random.default_rng(seed)
     n, c, h, w, k, r, s = 2, 3, 7, 6, 4, 3, 2
+    if depthwise:
+        k = c
     (sh, sw), (dh, dw), (pt, pl, pb, pr) = stride, dilation, pads
     P, Q = (h + pt + pb - (r - 1) * dh - 1) // sh + 1, (w + pl + pr - (s - 1) * dw - 1) // sw + 1
-    b = LoopBounds(N=n, K=k, C=c, P=P, Q=Q, R=r, S=s, stride=stride, dilation=dilation, pads=pads)
-    x, wt = rng.integers(-50, 50, (n, c, h, w)), rng.integers(-50, 50, (k, c, r, s))
+    g = c if depthwise else 1
+    b = LoopBounds(N=n, K=k, C=c, P=P, Q=Q, R=r, S=s, stride=stride, dilation=dilation, pads=pads, groups=g)
+    x, wt = rng.integers(-50, 50, (n, c, h, w)), rng.integers(-50, 50, (k, c // g, r, s))
     got = conv2d(x.astype(dtype), wt.astype(dtype), b, dtype)
     assert got.shape == (n, k, P, Q) and got.dtype == dtype
     for ni in range(n):
@@ -103,12 +106,12 @@ def test_conv2d_equals_python_integers(stride, dilation, pads, seed, dtype):
             for p in range(P):
                 for q in range(Q):
                     acc = 0
-                    for ci in range(c):
+                    for ci in ([ki] if depthwise else range(c)):
                         for ri in range(r):
                             for si in range(s):
                                 hh, ww = p * sh + ri * dh - pt, q * sw + si * dw - pl
                                 if 0 <= hh < h and 0 <= ww < w:
-                                    acc += int(x[ni, ci, hh, ww]) * int(wt[ki, ci, ri, si])
+                                    acc += int(x[ni, ci, hh, ww]) * int(wt[ki, 0 if depthwise else ci, ri, si])
                     assert got[ni, ki, p, q] == acc
 
 

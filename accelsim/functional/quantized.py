@@ -22,6 +22,7 @@ from ..errors import AccelsimError
 from ..formats import Binary, Fixed, Float32, Format, Minifloat, Pow2, Ternary, parse
 from ..ir import Layer, Network
 from ..kernels import SEED004_TABLE1, SEED004_ZERO_FACTOR, conv2d, gemm_saturating, pack_signs, xnor_gemm
+from ..kernels.conv import supports as conv_supports
 from ..kernels.mac import ALIASES, PRECISIONS
 from .reference import OPS, conv_weights, im2col, run, sam_dense
 
@@ -215,7 +216,7 @@ def _mac(layer: Layer, x, w, dtype):
     """Σ x·w of a conv or dense layer (no bias), summed by BLAS in ``dtype``."""
     if layer.op == "dense":
         return x.astype(dtype, copy=False) @ w.astype(dtype, copy=False).T
-    if layer.bounds.groups == 1:
+    if conv_supports(layer.bounds):
         return conv2d(x, w, layer.bounds, dtype)
     return OPS["conv"](replace(layer, weights={"W": w.astype(dtype)}), [x.astype(dtype)])
 

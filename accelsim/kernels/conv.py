@@ -50,16 +50,44 @@ def _row_patches(xp, n0, n1, Q, S, sw, dw, out):
                     col += run
 
 
+@numba.njit(cache=True)
+def _depthwise_nhwc(xp, w, sh, sw, dh, dw, out):
+    """out[n, p, q, c] = Σ_{r,s} xp[n, p·sh + r·dh, q·sw + s·dw, c] · w[r, s, c]: one filter per channel, channels
+    innermost (contiguous, vectorizable); taps summed in order."""
+    R, S, C = w.shape
+    for n in range(out.shape[0]):
+        for p in range(out.shape[1]):
+            for q in range(out.shape[2]):
+                for c in range(C):
+                    out[n, p, q, c] = 0
+                for r in range(R):
+                    h = p * sh + r * dh
+                    for s in range(S):
+                        col = q * sw + s * dw
+                        for c in range(C):
+                            out[n, p, q, c] += xp[n, h, col, c] * w[r, s, c]
+
+
+def supports(b) -> bool:
+    """Convolutions :func:`conv2d` computes: ungrouped, or depthwise (one filter per channel)."""
+    return b.groups == 1 or b.groups == b.C == b.K
+
+
 def conv2d(x: np.ndarray, w: np.ndarray, b, dtype=np.float32) -> np.ndarray:
-    """out[n,k,p,q] = Σ_{c,r,s} x[n, c, p·sh + r·dh − pt, q·sw + s·dw − pl] · w[k, c, r, s] (groups = 1), summed
-    in ``dtype``; no bias. Returned as an NCHW view of a channels-last array (the next conv reads it as is).
-    With vertical stride 1 the output is Σ_r (row patches shifted by r·dh rows) @ W_r: R GEMMs over patches a
-    factor R smaller than im2col's; otherwise full im2col rows, one GEMM."""
+    """out[n,k,p,q] = Σ_{c,r,s} x[n, c, p·sh + r·dh − pt, q·sw + s·dw − pl] · w[k, c, r, s] (groups = 1, or
+    depthwise), summed in ``dtype``; no bias. Returned as an NCHW view of a channels-last array (the next conv
+    reads it as is). With vertical stride 1 the output is Σ_r (row patches shifted by r·dh rows) @ W_r: R GEMMs
+    over patches a factor R smaller than im2col's; otherwise full im2col rows, one GEMM. Depthwise convolutions
+    run as a direct channels-last loop."""
     pt, pl, pb, pr = b.pads
     n = x.shape[0]
     xp = np.zeros((n, x.shape[2] + pt + pb, x.shape[3] + pl + pr, x.shape[1]), dtype)
     xp[:, pt:pt + x.shape[2], pl:pl + x.shape[3]] = x.transpose(0, 2, 3, 1)
     out = np.empty((n, b.P, b.Q, b.K), dtype)
+    if b.groups > 1:
+        _depthwise_nhwc(xp, np.ascontiguousarray(w[:, 0].transpose(1, 2, 0), dtype=dtype), *b.stride, *b.dilation,
+                        out)
+        return out.transpose(0, 3, 1, 2)
     if b.stride[0] == 1:
         _conv_by_filter_rows(xp, w, b, out)
         return out.transpose(0, 3, 1, 2)
