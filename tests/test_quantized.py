@@ -12,6 +12,7 @@ from onnx import helper
 from accelsim.cli import main as cli
 from accelsim.datasets import Dataset, load
 from accelsim.errors import AccelsimError
+from accelsim.formats import parse
 from accelsim.frontend import load_onnx
 from accelsim.functional import run
 from accelsim.functional.reference import OPS
@@ -149,6 +150,11 @@ def test_narrow_accumulator_saturates_and_counts(tmp_path):
     _, narrow = run_quantized(net, x, "weights=fixed(8,5);activations=fixed(10,6);accumulator=fixed(12)")
     name = net.layers[0].name
     assert wide[name].saturations == 0 < narrow[name].saturations
+    assert wide[name].to_dict()["fraction_bits"] == {"weights": 5, "activations": [6]}
+    _, dynamic = run_quantized(net, x, "fixed(8)")  # seed 004 §4.1: F per tensor by the L2 search
+    assert dynamic[name].to_dict()["fraction_bits"] == {
+        "weights": parse("fixed(8)").fraction_bits(net.layers[0].weights["W"]),
+        "activations": [parse("fixed(8)").fraction_bits(x)]}
 
 
 def test_sam_layer_in_a_format_follows_eq5_with_rounded_sums(tmp_path):

@@ -44,9 +44,16 @@ def main(args) -> int:
     print(f"{args.model} on {result['dataset']} ({result['n']} samples), {result['format']}: "
           f"accuracy {result['accuracy']:.4f}")
     priced = any("mac_energy_pj" in s for s in result["layers"].values())
-    rows = [(name, s["arithmetic"], f"{s['zero_fraction']:.3f}", s["clipped_inputs"], s["accumulator_saturations"])
+    rows = [(name, s["arithmetic"], _fractions(s), f"{s['zero_fraction']:.3f}", s["clipped_inputs"],
+             s["accumulator_saturations"])
             + ((s.get("zero_macs", ""), f"{s['mac_energy_pj'] / result['n']:,.0f}" if "mac_energy_pj" in s else "")
                if priced else ()) for name, s in result["layers"].items()]
-    print(tabulate(rows, headers=["layer", "arithmetic", "zero inputs", "clipped inputs", "acc. saturations"]
-                   + (["zero MACs", "MAC pJ/sample"] if priced else [])))
+    print(tabulate(rows, headers=["layer", "arithmetic", "F weights/inputs", "zero inputs", "clipped inputs",
+                                  "acc. saturations"] + (["zero MACs", "MAC pJ/sample"] if priced else [])))
     return 0
+
+
+def _fractions(stats: dict) -> str:
+    """Fixed point's fraction lengths: the weights' F and the input activations' F (all the batches chose)."""
+    f = stats.get("fraction_bits")
+    return f"{f['weights']}/{','.join(map(str, f['activations']))}" if f else ""

@@ -119,6 +119,7 @@ class LayerStats:
     zero_macs: int = 0
     mac_cycles: int = 0
     mac_energy_pj: float = 0.0
+    fraction_bits: dict = field(default_factory=dict)  # fixed point: {"weights": F, "activations": {F of batches}}
 
     def count(self, xq, overflows: int):
         """Add one batch of quantized input activations (and how many of them overflowed the format)."""
@@ -145,6 +146,9 @@ class LayerStats:
         if self.macs:
             d.update(macs=self.macs, zero_macs=self.zero_macs, mac_cycles=self.mac_cycles,
                      mac_energy_pj=self.mac_energy_pj)
+        if self.fraction_bits:
+            d["fraction_bits"] = {"weights": self.fraction_bits["weights"],
+                                  "activations": sorted(self.fraction_bits["activations"])}
         return d
 
 
@@ -167,6 +171,7 @@ class QuantizedExecutor:
             xi, fx, overflows = spec.activations.encode(x)
             st.count(xi, overflows)
             wi, fw = self._cached(layer, spec, "encode")
+            st.fraction_bits = {"weights": fw, "activations": st.fraction_bits.get("activations", set()) | {fx}}
             st.arithmetic = "saturating" if spec.accumulator is not None else "fixed-point"
             if spec.mac is not None:
                 _count_macs(layer, xi, wi, spec.mac, st)
