@@ -62,7 +62,8 @@ def sam_dense(layer: Layer, inputs, rounded=None):
     x_i + W_ij to what the hardware holds, e.g. a format's quantize."""
     x, = inputs
     wp, wm = layer.weights["W_plus"], layer.weights["W_minus"]
-    out = max_plus(x, wp, np.maximum, rounded) + max_plus(x, wm, np.minimum, rounded)
+    with np.errstate(invalid="ignore"):  # a removed neuron's -inf + inf, replaced next
+        out = max_plus(x, wp, np.maximum, rounded) + max_plus(x, wm, np.minimum, rounded)
     out[:, ~(np.isfinite(wp).any(axis=0) & np.isfinite(wm).any(axis=0))] = 0.0
     return out + layer.weights["B"] if "B" in layer.weights else out
 
