@@ -274,10 +274,10 @@ def _xnor_mac(layer: Layer, xq, wq):
         dots = xnor_gemm(*pack_signs(xq.reshape(-1, xq.shape[-1])), pack_signs(wq)[0])
         return dots.reshape(*xq.shape[:-1], b.K) * alpha_x.reshape((n,) + (1,) * (xq.ndim - 1)) * alpha_w
     cols, wcols = im2col(xq, b), conv_weights(wq, b.groups)  # (N, G, P·Q, R·S·Cg), (G, R·S·Cg, Kg)
-    dots = np.concatenate([xnor_gemm(*pack_signs(cols[:, g].reshape(n * b.P * b.Q, -1)), pack_signs(wcols[g].T)[0])
-                           .reshape(n, b.P * b.Q, -1) for g in range(b.groups)], axis=2)
-    return dots.transpose(0, 2, 1).reshape(n, b.K, b.P, b.Q) * alpha_x[:, None, None, None] \
-        * alpha_w[None, :, None, None]
+    rows = cols.transpose(1, 0, 2, 3).reshape(b.groups, n * b.P * b.Q, -1)
+    dots = xnor_gemm(*pack_signs(rows), pack_signs(wcols.transpose(0, 2, 1))[0])  # (G, N·P·Q, Kg)
+    dots = dots.reshape(b.groups, n, b.P * b.Q, -1).transpose(1, 0, 3, 2).reshape(n, b.K, b.P, b.Q)
+    return dots * alpha_x[:, None, None, None] * alpha_w[None, :, None, None]
 
 
 def _sam(layer: Layer, xq, w, fmt):

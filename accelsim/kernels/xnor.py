@@ -11,13 +11,15 @@ import numpy as np
 
 
 def pack_signs(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(sign words, valid words) of a (rows, n) array of ±a / 0 values: bit i of a row is set when value i is
+    """(sign words, valid words) of an (..., n) array of ±a / 0 values: bit i of a row is set when value i is
     negative (signs) or non-zero (valid); rows padded to whole uint64 words with zeros."""
-    pad = (-values.shape[1]) % 64
+    nbytes = -(-values.shape[-1] // 64) * 8
 
     def pack(bits):
-        bits = np.pad(bits, ((0, 0), (0, pad)))
-        return np.ascontiguousarray(np.packbits(bits, axis=1, bitorder="little")).view(np.uint64)
+        packed = np.packbits(bits, axis=-1, bitorder="little")  # zero bits past n fill the last byte
+        words = np.zeros(packed.shape[:-1] + (nbytes,), np.uint8)
+        words[..., :packed.shape[-1]] = packed
+        return words.view(np.uint64)
     return pack(values < 0), pack(values != 0)
 
 
@@ -31,20 +33,25 @@ def _popcount(v):
 
 @numba.njit(cache=True, parallel=True)
 def _xnor_gemm(xs, xv, ws, out):
-    for i in numba.prange(xs.shape[0]):
+    """Per group g (leading axis): out[g, i, j] = popcount(valid) − 2·popcount((x XOR w) AND valid)."""
+    G, M, T = xs.shape
+    for gi in numba.prange(G * M):
+        g, i = gi // M, gi % M
         n = 0
-        for t in range(xs.shape[1]):
-            n += _popcount(xv[i, t])
-        for j in range(ws.shape[0]):
+        for t in range(T):
+            n += _popcount(xv[g, i, t])
+        for j in range(ws.shape[1]):
             differ = 0
-            for t in range(xs.shape[1]):
-                differ += _popcount((xs[i, t] ^ ws[j, t]) & xv[i, t])
-            out[i, j] = np.int64(n) - 2 * np.int64(differ)
+            for t in range(T):
+                differ += _popcount((xs[g, i, t] ^ ws[g, j, t]) & xv[g, i, t])
+            out[g, i, j] = np.int64(n) - 2 * np.int64(differ)
 
 
 def xnor_gemm(x_signs, x_valid, w_signs) -> np.ndarray:
-    """int64 (rows, k): Σ x·w of sign-packed rows of x (with their valid masks) against sign-packed rows of w,
-    whose positions are all ±1."""
-    out = np.empty((x_signs.shape[0], w_signs.shape[0]), np.int64)
-    _xnor_gemm(x_signs, x_valid, w_signs, out)
-    return out
+    """int64 (rows, k), or (groups, rows, k) for a leading group axis: Σ x·w of sign-packed rows of x (with their
+    valid masks) against sign-packed rows of w, whose positions are all ±1."""
+    grouped = x_signs.ndim == 3
+    xs, xv, ws = (a if grouped else a[None] for a in (x_signs, x_valid, w_signs))
+    out = np.empty((xs.shape[0], xs.shape[1], ws.shape[1]), np.int64)
+    _xnor_gemm(xs, xv, ws, out)
+    return out if grouped else out[0]
