@@ -138,7 +138,8 @@ def train_seed001_sam():
     from sklearn.linear_model import LogisticRegression
     wp, wm, dense_row = sam_construction()
     fitted = seed001_signals(40_000, seed=900_000)
-    clf = LogisticRegression(C=1e4, max_iter=5000).fit(roughness(fitted.x), fitted.y)
+    clf = LogisticRegression(C=100.0, max_iter=5000)  # as accurate as C=1e4, with smaller weights (8-bit: 0.82 vs 0.70)
+    clf.fit(roughness(fitted.x), fitted.y)
     w = np.stack([dense_row(*coef) for coef in clf.coef_])
     x = seed001_signals(2560, seed=500_000).x  # activation rate on training signals (seed 001 §III-D)
     used_p, used_m = selection_counts(x, wp, 1.0) > 0, selection_counts(x, wm, -1.0) > 0
