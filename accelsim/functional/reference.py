@@ -13,7 +13,7 @@ import numpy as np
 
 from ..errors import AccelsimError
 from ..ir import Layer, Network
-from ..kernels import maxpool2d
+from ..kernels import kept_columns, maxpool2d
 
 
 def im2col(x: np.ndarray, b) -> np.ndarray:
@@ -72,12 +72,12 @@ def max_plus(x, w, reduce, rounded=None, chunk_elements=1 << 24):
     """reduce_i(x[n, i] + w[i, j]) for reduce = np.maximum or np.minimum, over w's finite (unpruned) entries only:
     a pruned SAM layer is a sparse one, so only its kept parameters are visited (one gather, one reduceat)."""
     x = x.reshape(-1, x.shape[-1])
-    keep = np.isfinite(w)
-    cols, rows = np.nonzero(keep.T)  # kept entries grouped by output column
+    rows, cols, indptr = kept_columns(w)
     out = np.full((x.shape[0], w.shape[1]), np.inf if reduce is np.minimum else -np.inf, np.result_type(x, w))
     if rows.size == 0:
         return out
-    present, starts = np.unique(cols, return_index=True)
+    present = np.flatnonzero(np.diff(indptr))  # columns with a kept entry; reduceat needs non-empty groups
+    starts = indptr[present]
     step = max(1, chunk_elements // rows.size)  # bound the (batch, kept) temporary
     for n0 in range(0, x.shape[0], step):
         sums = x[n0:n0 + step, rows] + w[rows, cols]

@@ -20,11 +20,17 @@ def _count_selections(x, indptr, rows, vals, sign, counts):
                 counts[pick] += 1
 
 
+def kept_columns(w: np.ndarray):
+    """(rows, cols, indptr) of w's finite (kept) entries, grouped by column: column j's entries are
+    indptr[j]:indptr[j + 1] (compressed sparse columns)."""
+    cols, rows = np.nonzero(np.isfinite(w).T)
+    return rows, cols, np.searchsorted(cols, np.arange(w.shape[1] + 1))
+
+
 def selection_counts(x: np.ndarray, w: np.ndarray, sign: float) -> np.ndarray:
     """counts[i, j]: how many rows of ``x`` select W[i, j] in max_i (sign +1) or min_i (sign −1) of x_i + W_ij;
     non-finite (pruned) entries are never selected."""
-    cols, rows = np.nonzero(np.isfinite(w).T)
-    indptr = np.searchsorted(cols, np.arange(w.shape[1] + 1))
+    rows, cols, indptr = kept_columns(w)
     counts = np.zeros(rows.size, np.int64)
     _count_selections(np.ascontiguousarray(x, np.float64), indptr, rows, w[rows, cols].astype(np.float64),
                       float(sign), counts)
