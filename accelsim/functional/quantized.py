@@ -23,7 +23,7 @@ from ..formats import Binary, Fixed, Float32, Format, Minifloat, Pow2, Ternary, 
 from ..ir import Layer, Network
 from ..kernels import SEED004_TABLE1, SEED004_ZERO_FACTOR, conv2d, gemm_saturating, pack_signs, xnor_gemm
 from ..kernels.conv import supports as conv_supports
-from ..kernels.mac import ALIASES, PRECISIONS
+from ..kernels.mac import canonical, operand_bits
 from .reference import OPS, conv_weights, im2col, run, sam_dense
 
 ROLES = ("weights", "activations", "accumulator", "mac")
@@ -44,11 +44,8 @@ class QuantSpec:
     def __post_init__(self):
         if self.mac is None:
             return
-        if self.mac not in PRECISIONS:
-            raise AccelsimError(f"mac={self.mac}: unknown precision (known: {', '.join(PRECISIONS)})")
-        widths = map(int, ALIASES.get(self.mac, self.mac).split("x"))
         if not all(isinstance(f, Fixed) and f.W in (16, bits) for f, bits in zip((self.activations, self.weights),
-                                                                                    widths)):
+                                                                                    operand_bits(self.mac))):
             raise AccelsimError(f"mac={self.mac}: the multi-precision MAC takes 16-bit (or, where it reads 8 bits, "
                                 f"8-bit) fixed-point activations and weights, not {self.activations} and {self.weights}")
 
@@ -85,7 +82,7 @@ class QuantSpec:
         the operand rounded to 8 bits, so the exact sums of these words equal Algorithm 1's result."""
         if self.mac is None:
             return self
-        i_bits, w_bits = map(int, ALIASES.get(self.mac, self.mac).split("x"))
+        i_bits, w_bits = operand_bits(self.mac)
 
         def word(fmt, bits):
             return fmt if fmt.W == bits else replace(fmt, W=8, F=None if fmt.F is None else fmt.F - 8)
@@ -134,7 +131,7 @@ class LayerStats:
     def count_macs(self, precision: str, macs: int, nonzero: int):
         """Seed 004 eq. (3) with Table 1: every MAC takes the precision's cycles; one with a zero operand costs
         0.103 of its energy (zero-skipping, §3.3)."""
-        cycles, energy = SEED004_TABLE1[ALIASES.get(precision, precision)]
+        cycles, energy = SEED004_TABLE1[canonical(precision)]
         self.macs += macs
         self.zero_macs += macs - nonzero
         self.mac_cycles += cycles * macs
@@ -172,7 +169,7 @@ class QuantizedExecutor:
             st.count(xi, overflows)
             wi, fw = self._cached(layer, spec, "encode")
             st.fraction_bits = {"weights": fw, "activations": st.fraction_bits.get("activations", set()) | {fx}}
-            st.arithmetic = "saturating" if spec.accumulator is not None else "fixed-point"
+            st.arithmetic = f"mac={spec.mac}" if spec.mac else "saturating" if spec.accumulator else "fixed-point"
             if spec.mac is not None:
                 _count_macs(layer, xi, wi, spec.mac, st)
             acc, events = _fixed_mac(layer, xi, spec, wi)
@@ -249,7 +246,6 @@ def _count_macs(layer: Layer, xi, wi, precision: str, st: LayerStats):
     macs = layer.macs * xi.shape[0] // layer.bounds.N
     nonzero = _mac(layer, (xi != 0).astype(np.float32), (wi != 0).astype(np.float32), np.float32)
     st.count_macs(precision, macs, int(nonzero.sum(dtype=np.float64)))
-    st.arithmetic = f"mac={precision}"
 
 
 def _overflows(fmt: Format, x, xq) -> int:

@@ -30,6 +30,18 @@ def _code(precision: str) -> int:
     return PRECISIONS[precision]
 
 
+def canonical(precision: str) -> str:
+    """The Table 1 name (I×W) of a precision, aliases resolved; an unknown name is an error."""
+    _code(precision)
+    return ALIASES.get(precision, precision)
+
+
+def operand_bits(precision: str) -> tuple[int, int]:
+    """(input bits, weight bits) the MAC reads at ``precision``."""
+    i_bits, w_bits = canonical(precision).split("x")
+    return int(i_bits), int(w_bits)
+
+
 @numba.njit(cache=True, parallel=True)
 def _gemm_sat(a, b, acc_bits, out):
     """Rows in parallel; each dot product accumulates in order, saturating after every addition."""
