@@ -13,18 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..kernels.quantize import bfp_values
+from ..kernels.quantize import bfp_values, block_exponents
 from .base import Format, blocks, positional
 from .minifloat import Minifloat
-
-
-def _block_exponent(b: np.ndarray, ebits: int) -> np.ndarray:
-    """floor(log2(max |x|)) per block, clamped to an ebits-bit signed range (0 for all-zero blocks)."""
-    m = np.max(np.abs(b), axis=-1, keepdims=True)
-    with np.errstate(divide="ignore"):
-        e = np.floor(np.log2(np.where(m > 0, m, 1.0)))
-    lo, hi = -(1 << (ebits - 1)), (1 << (ebits - 1)) - 1
-    return np.clip(e, lo, hi)
 
 
 @dataclass(frozen=True)
@@ -40,7 +31,7 @@ class BFP(Format):
 
     def quantize(self, x, axis: int = -1) -> np.ndarray:
         b, restore = blocks(np.asarray(x, np.float64), axis, self.B)
-        rows = np.ascontiguousarray(b.reshape(-1, self.B))
+        rows = b.reshape(-1, self.B)
         out = np.empty_like(rows)
         bfp_values(rows, self.M, self.E, out)
         return restore(out.reshape(b.shape))
@@ -61,5 +52,6 @@ class BlockMinifloat(Format):
         elem = Minifloat(self.E, self.M, bias=0, overflow="sat")
         b, restore = blocks(np.asarray(x, np.float64), axis, self.B)
         top = (1 << self.E) - 1  # largest unbiased exponent with bias 0
-        scale = np.exp2(_block_exponent(b, 8) - top)  # shared bias: block max lands in the top binade
+        # shared bias: the block max lands in the top binade
+        scale = np.exp2(block_exponents(b.reshape(-1, self.B), 8) - top).reshape(b.shape[:-1] + (1,))
         return restore(elem.quantize(b / scale) * scale)

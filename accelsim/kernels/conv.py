@@ -147,9 +147,7 @@ def _maxpool_nhwc(x, kh, kw, sh, sw, pt, pl, out):
 
 def maxpool2d(x: np.ndarray, kernel, stride, pads, out_hw) -> np.ndarray:
     """Max pooling of NCHW ``x`` computed channels-last (the layout conv2d returns); an NCHW view of the result."""
-    nhwc = x.transpose(0, 2, 3, 1)
-    if not nhwc.flags.c_contiguous:
-        nhwc = np.ascontiguousarray(nhwc)
+    nhwc = np.ascontiguousarray(x.transpose(0, 2, 3, 1))  # no copy for conv2d's output
     out = np.empty((x.shape[0], *out_hw, x.shape[1]), x.dtype)
     _maxpool_nhwc(nhwc, *kernel, *stride, pads[0], pads[1], out)
     return out.transpose(0, 3, 1, 2)

@@ -101,16 +101,27 @@ def minifloat_values(x, M, emin, max_finite, subnormals, overflow, out):
 
 
 @numba.njit(cache=True)
-def bfp_values(blocks, M, ebits, out):
-    """Block floating point: each row of ``blocks`` shares the exponent of its largest magnitude (clamped to a
-    signed ebits-bit range); values round to nearest-even on M-bit signed mantissas, saturating."""
+def block_exponents(blocks, ebits):
+    """floor(log2(max |x|)) of each row of ``blocks`` (exact, from frexp), clamped to a signed ebits-bit range;
+    0 for an all-zero row."""
     lo, hi = -(1 << (ebits - 1)), (1 << (ebits - 1)) - 1
-    lim = (1 << (M - 1)) - 1
+    out = np.zeros(blocks.shape[0], np.int64)
     for i in range(blocks.shape[0]):
         m = 0.0
         for j in range(blocks.shape[1]):
             m = max(m, abs(blocks[i, j]))
-        e = math.frexp(m)[1] - 1 if m > 0 else 0
-        step = math.ldexp(1.0, min(max(e, lo), hi) - (M - 2))  # M-1 magnitude bits hold values < 2^(e+1)
+        if m > 0:
+            out[i] = min(max(math.frexp(m)[1] - 1, lo), hi)
+    return out
+
+
+@numba.njit(cache=True)
+def bfp_values(blocks, M, ebits, out):
+    """Block floating point: each row of ``blocks`` shares the exponent of its largest magnitude (clamped to a
+    signed ebits-bit range); values round to nearest-even on M-bit signed mantissas, saturating."""
+    lim = (1 << (M - 1)) - 1
+    exponents = block_exponents(blocks, ebits)
+    for i in range(blocks.shape[0]):
+        step = math.ldexp(1.0, exponents[i] - (M - 2))  # M-1 magnitude bits hold values < 2^(e+1)
         for j in range(blocks.shape[1]):
             out[i, j] = min(max(np.rint(blocks[i, j] / step), -lim), lim) * step
