@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from itertools import product
 
-from ..mapping.hierarchy import DIMS, TENSORS
+from ..mapping.hierarchy import TENSORS
 from ..mapping.nest import Nest
 from .tiles import Tile, add_counts
 
@@ -67,15 +67,8 @@ def fine_tiles(nest: Nest) -> list[Tile]:
     if nest.shape.macs > FINE_MAC_LIMIT:
         raise ValueError(f"fine mode is for small layers ({nest.shape.macs} MACs > {FINE_MAC_LIMIT})")
     loops, hier = nest.loops, nest.hier
-    b1 = nest.starts[1] if len(nest.starts) > 1 else len(loops)
+    b1 = nest.boundary(1)
     n_levels = len(hier.levels)
-    size = []
-    for i, lp in enumerate(loops):
-        s = 1
-        for later in loops[i + 1:]:
-            if later.dim == lp.dim:
-                s *= later.factor
-        size.append(s)
     temporal = [i for i, lp in enumerate(loops) if lp.axis is None]
 
     sides = []  # (tensor, parent, child, noc, child side, parent side)
@@ -89,10 +82,8 @@ def fine_tiles(nest: Nest) -> list[Tile]:
     tiles: dict[tuple, Tile] = {}
     cycles: dict[tuple, set] = {}
     for idx in product(*(range(lp.factor) for lp in loops)):
-        v = dict.fromkeys(DIMS, 0)
-        for i, lp in enumerate(loops):
-            v[lp.dim] += idx[i] * size[i]
-        if any(v[d] >= nest.bounds[d] for d in DIMS):
+        v = nest.origin(idx)
+        if v is None:
             continue
         tile = idx[:b1]
         if tile not in tiles:

@@ -34,34 +34,17 @@ def add_counts(into: dict, counts: dict, scale: int = 1) -> dict:
 
 def tile_chunks(nest: Nest):
     """Yield (index tuple, {dim: extent}) for every non-empty DRAM-level tile, in nest order."""
-    b1 = nest.starts[1] if len(nest.starts) > 1 else len(nest.loops)
-    outer = nest.loops[:b1]
-    size = {}
-    for i, lp in enumerate(outer):
-        size[i] = 1
-        for later in nest.loops[i + 1:]:
-            if later.dim == lp.dim:
-                size[i] *= later.factor
-    for idx in product(*(range(lp.factor) for lp in outer)):
-        offset = dict.fromkeys(DIMS, 0)
-        for i, lp in enumerate(outer):
-            offset[lp.dim] += idx[i] * size[i]
-        if any(offset[d] >= nest.bounds[d] for d in DIMS):
-            continue
-        ext = {}
-        for d in DIMS:
-            inner = 1
-            for lp in nest.loops[b1:]:
-                if lp.dim == d:
-                    inner *= lp.factor
-            ext[d] = min(inner, nest.bounds[d] - offset[d])
-        yield idx, ext
+    full = nest.tile_extents(1)
+    for idx in product(*(range(lp.factor) for lp in nest.loops[:nest.boundary(1)])):
+        start = nest.origin(idx)
+        if start is not None:
+            yield idx, {d: min(full[d], nest.bounds[d] - start[d]) for d in DIMS}
 
 
 def fast_tiles(nest: Nest) -> list[Tile]:
     """The tiles of a layer in closed form; their counts plus DRAM traffic sum to ``nest.counts()``."""
     hier = nest.hier
-    b1 = nest.starts[1] if len(nest.starts) > 1 else len(nest.loops)
+    b1 = nest.boundary(1)
     inner_map = Mapping([LevelMap()] + nest.mapping.levels[1:])
     cache = {}
     # which DRAM-level loops refill each tensor's first on-chip tile (stationarity across tiles)

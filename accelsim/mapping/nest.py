@@ -142,11 +142,22 @@ class Nest:
         self.starts = mapping.starts()
         self.bounds = dict(shape.bounds)
         self.by_dim = {d: [i for i, lp in enumerate(self.loops) if lp.dim == d] for d in DIMS}
+        # how far one step of each loop moves along its dimension: the product of the later loops over it
+        self.strides = [prod(later.factor for later in self.loops[i + 1:] if later.dim == lp.dim)
+                        for i, lp in enumerate(self.loops)]
 
     # ---- structure ---------------------------------------------------------------------------------
     def boundary(self, level: int) -> int:
         """Tile boundary of a level; the MAC (level = len(levels)) is after the last loop."""
         return self.starts[level] if level < len(self.starts) else len(self.loops)
+
+    def origin(self, idx) -> dict[str, int] | None:
+        """Per-dimension start of the chunk the leading loops select at indices ``idx``; None when it lies past
+        the bounds (the empty end of a partial last chunk)."""
+        start = dict.fromkeys(DIMS, 0)
+        for i, k in enumerate(idx):
+            start[self.loops[i].dim] += k * self.strides[i]
+        return None if any(start[d] >= self.bounds[d] for d in DIMS) else start
 
     def pairs(self, t: str):
         """(parent, child) level pairs along tensor t's chain; the last child is the MAC."""
