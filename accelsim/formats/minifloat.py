@@ -74,8 +74,8 @@ class Minifloat(Format):
         if self.overflow == "sat" and np.isnan(a).any():
             raise AccelsimError(f"{self}: NaN has no code in a saturating format")
         normal = a >= 2.0 ** self.emin
-        with np.errstate(divide="ignore", invalid="ignore"):
-            e = np.where(normal & np.isfinite(a), np.floor(np.log2(np.where(normal, a, 1.0))), self.emin)
+        e = np.where(normal & np.isfinite(a), np.frexp(a)[1] - 1, self.emin)  # exact, as the quantize kernel
+        with np.errstate(invalid="ignore", over="ignore"):  # the branch np.where discards
             field = np.where(normal, e + self.exponent_bias, 0)
             mant = np.where(normal, a / np.exp2(e - self.M) - 2.0 ** self.M, a / 2.0 ** (self.emin - self.M))
         top, ones = (1 << self.E) - 1, (1 << self.M) - 1
