@@ -17,7 +17,7 @@ the global buffer, as the paper's comparison does at equal area):
 """
 from __future__ import annotations
 
-from ..mapping.hierarchy import Axis, Hierarchy, Storage
+from ..mapping.hierarchy import Axis, Bus, Hierarchy, Storage
 from .base import ArchModel
 
 SPADS = ("psum_spad", "weights_spad", "ifmap_spad")
@@ -65,8 +65,9 @@ class EyerissModel(ArchModel):
                       noc="noc")
         rfs = tuple(Storage(name, frozenset(t), self.word_capacity(name) if dataflow == "rs" else pe_words,
                             dims=frozenset(dims)) for name, t, dims in kept)
-        bandwidth = {n: a[n].get("bandwidth") for n in ("global_buffer", "noc") if a[n].get("bandwidth")}
+        buses = tuple(Bus(n, a[n].get("bandwidth"), ((n, None, None),)) for n in ("global_buffer", "noc")
+                      if a[n].get("bandwidth"))
         return Hierarchy((Storage("dram", frozenset("WIO")), glb) + rfs, mac="pe_array",
                          dram_bandwidth=a.number("dram", "bandwidth"),
                          dram_latency=a.number("dram", "latency", integer=True, strict=False),
-                         bandwidth=bandwidth)
+                         buses=buses)
