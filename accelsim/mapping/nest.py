@@ -233,7 +233,8 @@ class Nest:
 
         ``side`` is "child" (what each child instance receives) or "parent" (what the parent serves: the
         spatial loops of the fanouts between the two levels move inside the tile, so a delivery to all their
-        instances counts each distinct word once). A sliding window moves its loop inside too.
+        instances counts each distinct word once). A sliding window moves its loop inside too. Only moves that
+        keep the tile's shape are made, so every tile stays a box of contiguous chunks.
         """
         b = self.boundary(child)
         skip = child < len(self.hier.levels)
@@ -241,7 +242,12 @@ class Nest:
         order = list(range(len(self.loops)))
         if side == "parent":
             lo, hi = self.boundary(parent), b
-            merged = [i for i in range(lo, hi) if self.loops[i].axis is not None and self.loops[i].level < child]
+            # a spatial loop over an input window dimension with a temporal loop of that dimension inside it
+            # serves a strided set of rows: it is counted per instance, not merged (the geometry would change)
+            merged = [i for i in range(lo, hi) if self.loops[i].axis is not None and self.loops[i].level < child
+                      and not (t == "I" and self.loops[i].dim in "PQRS" and any(
+                          self.loops[j].axis is None and self.loops[j].dim == self.loops[i].dim
+                          for j in range(i + 1, hi)))]
             if merged:
                 rest = [i for i in range(b) if i not in merged]
                 order = rest + merged + order[b:]
@@ -249,7 +255,8 @@ class Nest:
         modes = self.counted(t, b, skip, floor, order=order)
         if t == "I" and skip and parent > 0:
             j = next((i for i in range(b - 1, floor - 1, -1) if self.loops[order[i]].axis is None), None)
-            if j is not None and modes[j] and self.loops[order[j]].dim in "PQ":
+            if j is not None and modes[j] and self.loops[order[j]].dim in "PQ" and not any(
+                    self.loops[order[i]].dim == self.loops[order[j]].dim for i in range(j + 1, b)):
                 order = order[:j] + order[j + 1:b] + [order[j]] + order[b:]
                 b -= 1
                 modes = modes[:j] + modes[j + 1:]
@@ -264,31 +271,60 @@ class Nest:
 
     # ---- closed forms ------------------------------------------------------------------------------
     def words(self, t: str, b: int, modes, order=None) -> int:
-        """Σ over the counted iterations outside boundary b of tensor t's tile size there."""
+        """Σ over the counted iterations outside boundary b of tensor t's tile size there.
+
+        Per dimension, the chunks at the boundary are contiguous blocks of the inner extent (the last one
+        partial): with every outside loop counted they are ceil(D / inner) chunks, and a relevant dimension's
+        chunk extents sum to D; an irrelevant dimension held at index 0 by its innermost loops has
+        ceil(D / (inner × their factors)) chunks. Other patterns (a counted loop inside a held one) take the
+        exact chunk histogram of :func:`dim_stats`.
+        """
         loops = self.loops if order is None else [self.loops[i] for i in order]
-        outside = [[] for _ in DIMS]
-        inner = [1] * len(DIMS)
+        nd = len(DIMS)
+        outside_f = [[] for _ in range(nd)]
+        outside_m = [[] for _ in range(nd)]
+        inner = [1] * nd
         for i, lp in enumerate(loops):
             di = _DI[lp.dim]
             if i < b:
-                outside[di].append((lp.factor, modes[i]))
+                outside_f[di].append(lp.factor)
+                outside_m[di].append(modes[i])
             else:
                 inner[di] *= lp.factor
         rel = _REL[t]
+        bounds = self._bounds
         total = 1
-        hists = {}
-        for di in range(len(DIMS)):
-            fs = outside[di]
-            key = (self._bounds[di], tuple(f for f, _ in fs), tuple(m for _, m in fs), inner[di])
-            if t == "I" and di in (_P, _Q, _R, _S):
-                hists[di] = tuple(dim_stats(*key).items())
+        hist = [None] * nd
+        for di in range(nd):
+            D, a, ms = bounds[di], inner[di], outside_m[di]
+            window_dim = t == "I" and di in (_P, _Q, _R, _S)
+            if all(ms):
+                if rel[di] and not window_dim:
+                    total *= D
+                    continue
+                n = -(-D // a) if a < D else 1
+                if window_dim:
+                    last = D - (n - 1) * a
+                    hist[di] = ((a, n - 1), (last, 1)) if n > 1 and last != a else ((min(a, D), n),)
+                    continue
+                total *= n
                 continue
-            n, s = _dim_sums(*key)
-            total *= s if rel[di] else n
+            k = len(ms)
+            while k and not ms[k - 1]:
+                k -= 1
+            if not rel[di] and not any(ms[k:]) and all(ms[:k]):  # held by its innermost loops only
+                held = a * prod(outside_f[di][k:])
+                total *= -(-D // held) if held < D else 1
+                continue
+            h = dim_stats(D, tuple(outside_f[di]), tuple(ms), a)
+            if window_dim:
+                hist[di] = tuple(h.items())
+            else:
+                total *= sum(e * c for e, c in h.items()) if rel[di] else sum(h.values())
         if t == "I":
             sh, sw = self.shape.stride
             dh, dw = self.shape.dilation
-            total *= _window_sum(hists[_P], hists[_R], sh, dh) * _window_sum(hists[_Q], hists[_S], sw, dw)
+            total *= _window_sum(hist[_P], hist[_R], sh, dh) * _window_sum(hist[_Q], hist[_S], sw, dw)
         return total
 
     def pair_words(self, t: str, parent: int, child: int, side: str, first: bool = False) -> int:
