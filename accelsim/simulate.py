@@ -141,6 +141,7 @@ def _mac_layer(layer, fam, hier, *, mapping_spec, objective, mode, trace, zero, 
         add_counts(per_tensor, tile.counts, tile.repeat)
     for t, actions in dram.items():
         add_counts(per_tensor, {(hier.levels[0].name, t): actions})
+    fam.gate(per_tensor, hier, zero)
     counts = by_component(per_tensor)
     macs = layer.macs
     gated = round(macs * zero)
@@ -195,7 +196,8 @@ def _densities(net, zero_fractions, density):
 
 def simulate(net, arch, dataflow: str | None = None, *, overrides=(), density: float | None = None,
              zero_fractions: dict | None = None, objective: str = "energy", mapping=None, mode: str = "fast",
-             trace: bool = False, samples: int = SAMPLES, accuracy: float | None = None, progress=None) -> Result:
+             trace: bool = False, samples: int = SAMPLES, accuracy: float | None = None, progress=None,
+             densities: dict | None = None) -> Result:
     """Simulate a network on an architecture.
 
     ``net``: a Network or an ONNX path; ``arch``: an Arch or a YAML path (``overrides`` = KEY=VALUE).
@@ -203,6 +205,8 @@ def simulate(net, arch, dataflow: str | None = None, *, overrides=(), density: f
     functional path on a data set), else ``1 - density`` for every MAC layer (default density 1: no zeros).
     ``mapping``: a mapping file path or dict {layer: {level: loops}} overriding the mapper for its layers.
     ``mode``: "fast" (closed form per tile) or "fine" (cycle by cycle, per PE; small layers only).
+    ``densities`` {layer: {"I" or "O": non-zero fraction}} overrides what off-chip compression assumes of a
+    layer's feature maps (by default: its zeros for its inputs, the next MAC layer's for its outputs).
     ``progress``: called with each layer's name as it starts.
     """
     if not isinstance(net, Network):
@@ -225,7 +229,10 @@ def simulate(net, arch, dataflow: str | None = None, *, overrides=(), density: f
     hier = fam.hierarchy(dataflow)
     table = arch.energy_table
     cache = _MAPPINGS.setdefault((arch.path, repr(arch.raw), dataflow, samples), {})
-    densities = _densities(net, zero_fractions, density)
+    found = _densities(net, zero_fractions, density)
+    for name, given in (densities or {}).items():
+        found.setdefault(name, {}).update(given)
+    densities = found
     producers = {l.output: l for l in net.layers}
     layers = []
     for layer in net.layers:

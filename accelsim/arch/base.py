@@ -45,6 +45,14 @@ class ArchModel:
         return {hier.mac: {"mac": macs - gated, "gated_mac": gated,
                            "idle": max(0, cycles * hier.mac_units - macs)}}
 
+    def gate(self, per_tensor: dict, hier: Hierarchy, zero: float) -> None:
+        """Zero-gating of operand reads: the compute component's ``gates`` list the stores whose reads a zero
+        operand skips (Eyeriss: a zero ifmap gates the filter-scratchpad read with the MAC)."""
+        for name in self.arch[hier.mac].get("gates", []) or []:
+            for (comp, t), actions in per_tensor.items():
+                if comp == name and actions.get("read"):
+                    actions["read"] -= round(actions["read"] * zero)
+
     def mapspace(self, hier: Hierarchy, dataflow: str, shape):
         """Candidate mappings of a layer shape, or None for the mapper's generic sampled space."""
         return None

@@ -92,8 +92,8 @@ def run_tiles(tiles: list[Tile], hier: Hierarchy, slots: int = 2, trace: bool = 
             while done < tile.repeat:
                 got = yield ready.get()
                 assert got == r
-                if hier.store_blocks and last_store[0] is not None and tile.store_words:
-                    yield last_store[0]
+                if hier.store_blocks and last_store[0] is not None:
+                    yield last_store[0]  # the previous tile's outputs leave before this one starts
                 if current != r:
                     history, current = [], r
                 snap = snapshot(r)

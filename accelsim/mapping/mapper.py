@@ -46,7 +46,7 @@ def _choices(n: int, limit: int) -> list[int]:
         f = -(-n // k)
         if f <= limit:
             out.add(f)
-        k = n // (f - 1) + 1 if f > 1 else n + 1
+        k = -(-n // (f - 1)) if f > 1 else n + 1  # the first k with a smaller ceil(n / k)
     return sorted(out) or [1]
 
 
@@ -156,25 +156,36 @@ def sampled(hier: Hierarchy, shape: Shape, samples: int = SAMPLES, seed: int = 0
 
 
 def search(hier: Hierarchy, shape: Shape, pricing: Pricing | dict, objective: str = "energy",
-           samples: int = SAMPLES, seed: int = 0, space=None) -> Scored:
-    """The best mapping of a layer shape among ``space`` (default: the sampled generic mapspace)."""
+           samples: int = SAMPLES, seed: int = 0, space=None, refine: int = 8) -> Scored:
+    """The best mapping of a layer shape among ``space`` (default: the sampled generic mapspace).
+
+    A structured space (with ``arrays()`` and ``uppers(mapping)``) is searched in two stages: every array
+    mapping with its default schedule above, then every schedule above the ``refine`` best arrays.
+    """
     if objective not in OBJECTIVES:
         raise AccelsimError(f"--objective: must be one of {', '.join(OBJECTIVES)}, got '{objective}'")
     if space is None:
         space = sampled(hier, shape, samples, seed)
-    ranked = []  # (cost, other figure, order found, mapping)
-    for i, m in enumerate(space):
+    structured = hasattr(space, "arrays")
+    ranked = _rank(hier, shape, pricing, objective, space.arrays() if structured else space)
+    if structured and ranked:
+        for *_, m in sorted(ranked, key=lambda r: r[:3])[:refine]:
+            ranked += _rank(hier, shape, pricing, objective, space.uppers(m), start=len(ranked))
+    if not ranked:
+        raise AccelsimError(f"no mapping of shape {dict(shape.bounds)} fits the buffers "
+                            f"({', '.join(f'{lv.name} {lv.capacity} words' for lv in hier.levels[1:])})")
+    # near-ties (within 1% of the best) go to the other figure, then to the first found
+    low = min(r[0] for r in ranked)
+    *_, m = min((r for r in ranked if r[0] <= low * 1.01), key=lambda r: (r[1], r[2]))
+    return score(hier, m, shape, pricing)
+
+
+def _rank(hier, shape, pricing, objective, mappings, start=0) -> list:
+    """(cost, other figure, order found, mapping) of every mapping that fits."""
+    out = []
+    for i, m in enumerate(mappings, start):
         if not Nest(hier, m, shape).fits():
             continue
         s = score(hier, m, shape, pricing)
-        ranked.append((s.cost(objective), s.delay if objective == "energy" else s.energy, i, m))
-    best = None
-    if ranked:
-        # near-ties (within 1% of the best) go to the other figure, then to the first found
-        low = min(r[0] for r in ranked)
-        _, _, _, m = min((r for r in ranked if r[0] <= low * 1.01), key=lambda r: (r[1], r[2]))
-        best = score(hier, m, shape, pricing)
-    if best is None:
-        raise AccelsimError(f"no mapping of shape {dict(shape.bounds)} fits the buffers "
-                            f"({', '.join(f'{lv.name} {lv.capacity} words' for lv in hier.levels[1:])})")
-    return best
+        out.append((s.cost(objective), s.delay if objective == "energy" else s.energy, i, m))
+    return out
