@@ -102,11 +102,28 @@ def run(name, arch):
 
 
 def _active_pes(nest, hier):
+    """PEs that compute in the first pass: the spatial loops' chunks that hold real work (a folded set's last
+    segment can be narrower than the array)."""
+    from accelsim.mapping.nest import dim_stats
     used = 1
-    for lp in nest.loops:
-        if lp.axis is not None:
-            used *= lp.factor
-    return min(used, hier.mac_units)
+    for d in "GNKCPQRS":
+        spatial = [lp.factor for lp in nest.loops if lp.dim == d and lp.axis is not None]
+        inner = 1
+        for lp in nest.loops:
+            if lp.dim == d and lp.axis is None and nest.loops.index(lp) > max(
+                    (i for i, l in enumerate(nest.loops) if l.dim == d and l.axis is not None), default=-1):
+                inner *= lp.factor
+        if spatial:
+            used *= sum(dim_stats(min(nest.bounds[d], inner * _prod(spatial)), tuple(spatial), (True,) * len(spatial),
+                                  inner).values())
+    return used
+
+
+def _prod(xs):
+    out = 1
+    for x in xs:
+        out *= x
+    return out
 
 
 def report(name, rows, show_mapping=False):

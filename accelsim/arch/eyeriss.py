@@ -117,8 +117,9 @@ class RowStationary:
     above it (psums of as many filter blocks as fit stay in the buffer while channels stream: the chip's
     policy). ``uppers(m)`` yields the schedules above a pass: how many filter blocks, channel blocks, strips and
     images the buffer holds, which reuse each loop order keeps, what the filter buffer keeps across passes.
-    Only choices that cannot win are left out: factors larger than needed for the same number of chunks, and
-    arrays using under 3/4 of the PEs the best one uses.
+    A set is strip-mined only when it does not fit the array even folded (the paper's definition: sets larger
+    than the array are folded, then strip-mined). Only choices that cannot win are left out: factors larger than
+    needed for the same number of chunks, and arrays using under 3/4 of the PEs the best one uses.
     """
 
     UTILIZATION = 0.75
@@ -137,7 +138,10 @@ class RowStationary:
         sh, rows, cols = self.shape, self.rows, self.cols
         y_r = min(sh["R"], rows) if sh["R"] <= rows else divisor_choices(sh["R"], rows)[-1]
         out = []
-        for e in divisor_choices(sh["P"], cols * (rows // y_r)):
+        # a PE set is R x E; only a set that does not fit the array even folded is strip-mined into e rows
+        fold_room = cols * (rows // y_r)
+        widths = [sh["P"]] if sh["P"] <= fold_room else divisor_choices(sh["P"], fold_room)
+        for e in widths:
             ey = ceil(e / cols)
             ex = ceil(e / ey)
             sets_y, sets_x = rows // (y_r * ey), cols // ex
@@ -153,6 +157,16 @@ class RowStationary:
         return [o for o in out if o[2] >= self.UTILIZATION * best]
 
     def arrays(self):
+        """Every pass mapping with the whole output row slid through each PE (the 1-D primitive over full rows);
+        only when no such pass fits the buffer, rows are cut into the longest pieces that fit."""
+        found = False
+        for m in self._arrays(cut_rows=False):
+            found = True
+            yield m
+        if not found:
+            yield from self._arrays(cut_rows=True)
+
+    def _arrays(self, cut_rows: bool):
         sh, caps = self.shape, self.caps
         s_in = sh["S"] if sh["S"] <= caps["ifmap_spad"] else divisor_choices(sh["S"], caps["ifmap_spad"])[-1]
         for y, x, _, r, t, e in self._spatial():
@@ -164,8 +178,7 @@ class RowStationary:
                 for p in divisor_choices(k_left, p_room)[-3:]:  # the largest filter groups that fit
                     for n in divisor_choices(sh["N"], sh["N"]):
                         pass_ext = {"N": n, "K": p * t, "C": q * r, "P": e, "Q": sh["Q"], "R": y[0][1], "S": s_in}
-                        # the whole output row slides through a PE; a row too long for the buffer is cut
-                        for q_in in divisor_choices(sh["Q"], sh["Q"])[::-1]:
+                        for q_in in divisor_choices(sh["Q"], sh["Q"])[::-1] if cut_rows else [sh["Q"]]:
                             pass_ext["Q"] = q_in
                             if self._fits(pass_ext, {}):
                                 break
@@ -216,7 +229,7 @@ class RowStationary:
         if sh.tensor_size("W", {"G": 1, **pass_ext}) > self.caps["filter_buffer"]:
             return
         rem = self._remaining(pass_ext)
-        dims = [d for d in "NKCPQ" if rem[d] > 1]
+        dims = [d for d in "NKCP" if rem[d] > 1] + (["Q"] if pass_ext["Q"] < sh["Q"] else [])
         for glb_f in product(*(divisor_choices(rem[d], rem[d]) for d in dims)):
             glb = dict(zip(dims, glb_f))
             if not self._fits(pass_ext, glb):
