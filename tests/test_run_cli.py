@@ -50,7 +50,7 @@ def test_compare_json(model_path, capsys):
 
 def test_bad_arch_exits_1_with_one_line(model_path, tmp_path, capsys):
     bad = tmp_path / "bad.yaml"
-    bad.write_text(open("arch/eyeriss.yaml").read().replace("size_kb: 108", "size_kb: -108"))
+    bad.write_text(open("arch/eyeriss.yaml").read().replace("size_kb: 100", "size_kb: -100"))
     out = tmp_path / "out.csv"
     assert main(["run", model_path, "--arch", str(bad), "--csv", str(out)]) == 1
     err = capsys.readouterr().err.strip()

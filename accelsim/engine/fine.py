@@ -33,7 +33,8 @@ class _Side:
 
     def __init__(self, nest: Nest, order: list[int], boundary: int, modes: list[bool]):
         outside = order[:boundary]
-        self.inst_at = [i for i in outside if nest.loops[i].axis is not None]
+        # instances: the counted spatial loops (a held one's instances share one delivery)
+        self.inst_at = [i for i, m in zip(outside, modes) if m and nest.loops[i].axis is not None]
         self.key_at = [i for i, m in zip(outside, modes) if m and nest.loops[i].axis is None]
         self.live: dict = {}   # instance -> [key, coords, start tile, end tile]
         self.seen: dict = {}   # instance -> coordinates filled before

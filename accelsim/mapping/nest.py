@@ -228,31 +228,31 @@ class Nest:
                     modes[i] = False
         return modes
 
-    def pair_view(self, t: str, parent: int, child: int, side: str):
-        """(loop order, boundary, counted modes) that the fills of a pair are counted on.
+    def pair_view(self, t: str, parent: int, child: int, side: str, first: bool = False):
+        """(loop order, boundary, counted modes, skip, floor) that the fills of a pair are counted on.
 
-        ``side`` is "child" (what each child instance receives) or "parent" (what the parent serves: the
-        spatial loops of the fanouts between the two levels move inside the tile, so a delivery to all their
-        instances counts each distinct word once). A sliding window moves its loop inside too. Only moves that
-        keep the tile's shape are made, so every tile stays a box of contiguous chunks.
+        ``side`` is "child" (what each child instance receives) or "parent" (what the parent serves at once to
+        all instances below the fanouts between the two levels, each distinct word once). On the parent side a
+        spatial loop over a dimension t does not depend on is held at its first instance (they all receive the
+        same words), and one over an input window dimension moves inside the tile when no temporal loop of that
+        dimension lies inside it (neighbouring windows overlap); others stay per instance. A sliding window
+        moves its loop inside too. Only moves that keep the tile a box of contiguous chunks are made.
         """
         b = self.boundary(child)
         skip = child < len(self.hier.levels)
         floor = 0 if parent == 0 else self.floor
         order = list(range(len(self.loops)))
+        held = set()
         if side == "parent":
             lo, hi = self.boundary(parent), b
-            # a spatial loop over an input window dimension with a temporal loop of that dimension inside it
-            # serves a strided set of rows: it is counted per instance, not merged (the geometry would change)
-            merged = [i for i in range(lo, hi) if self.loops[i].axis is not None and self.loops[i].level < child
-                      and not (t == "I" and self.loops[i].dim in "PQRS" and any(
-                          self.loops[j].axis is None and self.loops[j].dim == self.loops[i].dim
-                          for j in range(i + 1, hi)))]
+            between = [i for i in range(lo, hi) if self.loops[i].axis is not None and self.loops[i].level < child]
+            held = {i for i in between if self.loops[i].dim not in RELEVANT[t]}
+            merged = [i for i in between if t == "I" and self.loops[i].dim in "PQRS" and not any(
+                self.loops[j].axis is None and self.loops[j].dim == self.loops[i].dim for j in range(i + 1, hi))]
             if merged:
-                rest = [i for i in range(b) if i not in merged]
-                order = rest + merged + order[b:]
+                order = [i for i in range(b) if i not in merged] + merged + order[b:]
                 b -= len(merged)
-        modes = self.counted(t, b, skip, floor, order=order)
+        modes = self.counted(t, b, skip, floor, first=first, order=order)
         if t == "I" and skip and parent > 0:
             j = next((i for i in range(b - 1, floor - 1, -1) if self.loops[order[i]].axis is None), None)
             if j is not None and modes[j] and self.loops[order[j]].dim in "PQ" and not any(
@@ -260,6 +260,7 @@ class Nest:
                 order = order[:j] + order[j + 1:b] + [order[j]] + order[b:]
                 b -= 1
                 modes = modes[:j] + modes[j + 1:]
+        modes = [m and order[i] not in held for i, m in enumerate(modes)]
         return order, b, modes, skip, floor
 
     def noc_between(self, parent: int, child: int, t: str | None = None) -> str | None:
@@ -328,9 +329,7 @@ class Nest:
         return total
 
     def pair_words(self, t: str, parent: int, child: int, side: str, first: bool = False) -> int:
-        order, b, modes, skip, floor = self.pair_view(t, parent, child, side)
-        if first:
-            modes = self.counted(t, b, skip, floor, first=True, order=order)
+        order, b, modes, _, _ = self.pair_view(t, parent, child, side, first)
         return self.words(t, b, modes, order)
 
     def steps(self) -> int:
