@@ -143,7 +143,7 @@ def _vector_layer(layer, fam, hier, fused, trace):
 
 def simulate(net, arch, dataflow: str | None = None, *, overrides=(), density: float | None = None,
              zero_fractions: dict | None = None, objective: str = "energy", mapping=None, mode: str = "fast",
-             trace: bool = False, samples: int = SAMPLES, accuracy: float | None = None) -> Result:
+             trace: bool = False, samples: int = SAMPLES, accuracy: float | None = None, progress=None) -> Result:
     """Simulate a network on an architecture.
 
     ``net``: a Network or an ONNX path; ``arch``: an Arch or a YAML path (``overrides`` = KEY=VALUE).
@@ -151,6 +151,7 @@ def simulate(net, arch, dataflow: str | None = None, *, overrides=(), density: f
     path on a data set), else ``1 - density`` for every MAC layer (default density 1: no zeros).
     ``mapping``: a mapping file path or dict {layer: {level: loops}} overriding the mapper for its layers.
     ``mode``: "fast" (closed form per tile) or "fine" (cycle by cycle, per PE; small layers only).
+    ``progress``: called with each layer once it is simulated (e.g. to advance a progress bar).
     """
     if not isinstance(net, Network):
         from .frontend import load_onnx
@@ -186,6 +187,8 @@ def simulate(net, arch, dataflow: str | None = None, *, overrides=(), density: f
             res = _vector_layer(layer, fam, hier, fused, trace)
         res.energy_pj = energy_pj(res.counts, table, f"{arch.path}: ")
         layers.append(res)
+        if progress is not None:
+            progress(layer)
     storage = {lv.name for lv in hier.levels} | {c.name for c in arch.components.values()
                                                  if c.kind in ("dram", "buffer", "spad")}
     return Result(net.source or net.name, arch.name, dataflow, arch.clock_mhz, net.total_params, layers,

@@ -1,0 +1,77 @@
+"""Checks of a lowered model at load time: what onnx's checker lets through but no accelerator (or onnxruntime)
+would run. Each failure is one AccelsimError naming the file, the node and the problem.
+
+* graph inputs are floating point (the simulator feeds float32: an int64 input would be silently converted);
+* every layer's output shape is positive (an 11×11 kernel on an 8×8 input has no output);
+* convolution groups divide the input and output channels, and the weights have C/groups channels;
+* weights and biases are finite — except a SAM layer's pruned parameters (−inf in W+, +inf in W−, seed 001
+  §III-D), which are how pruning is stored; an elementwise constant may be ±inf (an additive attention mask)
+  but never NaN.
+"""
+from __future__ import annotations
+
+from math import prod
+
+import numpy as np
+from onnx import TensorProto, helper
+
+from ..errors import AccelsimError
+
+FLOAT_TYPES = {TensorProto.FLOAT, TensorProto.DOUBLE, TensorProto.FLOAT16, TensorProto.BFLOAT16}
+#: the infinity a pruned SAM parameter holds: it never wins the max (W+) / the min (W−)
+SAM_PRUNED = {"W_plus": -np.inf, "W_minus": np.inf}
+
+
+def check_network(net, graph, path) -> None:
+    """Refuse a model the simulator would run wrongly; ``graph`` is the ONNX GraphProto ``net`` came from."""
+    consumers = {}
+    for layer in net.layers:
+        for t in layer.inputs:
+            consumers.setdefault(t, layer)
+    for vi in graph.input:
+        if vi.name in net.inputs and vi.type.tensor_type.elem_type not in FLOAT_TYPES:
+            dtype = helper.tensor_dtype_to_np_dtype(vi.type.tensor_type.elem_type) \
+                if vi.type.tensor_type.elem_type else "no type"
+            user = consumers.get(vi.name)
+            read = f", read by node '{user.name}' ({user.op})" if user else ""
+            raise AccelsimError(f"{path}: input '{vi.name}': has element type {dtype}{read}; "
+                                f"accelsim runs float inputs only")
+    for layer in net.layers:
+        where = f"{path}: node '{layer.name}' ({layer.op})"
+        if any(d <= 0 for d in layer.out_shape):
+            raise AccelsimError(f"{where}: output shape {'×'.join(map(str, layer.out_shape))} is empty"
+                                f"{_why_empty(layer)}")
+        if layer.op == "conv":
+            _check_groups(layer, where)
+        for name, w in layer.weights.items():
+            _check_finite(layer, name, w, where)
+
+
+def _why_empty(layer) -> str:
+    b = layer.bounds
+    if layer.op != "conv" or len(layer.in_shapes[0]) != 4:
+        return ""
+    h, w = layer.in_shapes[0][2:]
+    return (f" (the {b.R}×{b.S} kernel, dilation {b.dilation[0]}×{b.dilation[1]}, does not fit the "
+            f"{h}×{w} input with padding {b.pads[0] + b.pads[2]}×{b.pads[1] + b.pads[3]})")
+
+
+def _check_groups(layer, where) -> None:
+    b, w = layer.bounds, layer.weights["W"]
+    if b.groups < 1 or b.C % b.groups or b.K % b.groups:
+        raise AccelsimError(f"{where}: group={b.groups} does not divide the {b.C} input and {b.K} output channels")
+    if w.shape[1] * b.groups != b.C:
+        raise AccelsimError(f"{where}: weight shape {tuple(w.shape)} has {w.shape[1]} input channels per group; "
+                            f"{b.C} channels in {b.groups} group(s) need {b.C // b.groups}")
+
+
+def _check_finite(layer, name, w, where) -> None:
+    w = np.asarray(w)
+    bad = np.isnan(w)
+    if name != "const":  # an elementwise constant may be ±inf (a mask)
+        pruned = SAM_PRUNED.get(name) if layer.op == "sam_dense" else None
+        bad |= np.isinf(w) & (w != pruned)
+    if bad.any():
+        first = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise AccelsimError(f"{where}: {name}{list(first)} is {w[first]} ({int(bad.sum())} of {prod(w.shape)} values "
+                            f"not finite)")
