@@ -150,9 +150,10 @@ def npz(path: str) -> Dataset:
         if not isinstance(archive, np.lib.npyio.NpzFile):
             raise AccelsimError(f"{path}: not an .npz archive (np.savez writes one, with arrays x and y)")
         with archive:
+            if not {"x", "y"} <= set(archive.files):
+                raise AccelsimError(f"{path}: an .npz data set needs arrays 'x' and 'y' (it has "
+                                    f"{', '.join(archive.files) or 'none'})")
             x, y = archive["x"], archive["y"]
-    except KeyError as exc:
-        raise AccelsimError(f"{path}: an .npz data set needs arrays 'x' and 'y' (missing {exc})") from None
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         detail = getattr(exc, "strerror", None) or (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise AccelsimError(f"{path}: cannot read an .npz data set ({detail})") from None

@@ -15,6 +15,7 @@ import argparse
 import importlib
 import os
 import sys
+import warnings
 
 from .. import __version__
 from ..errors import AccelsimError, UsageError
@@ -59,6 +60,9 @@ def _say(message: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = None
+    # numpy's warnings about values computed in our code (e.g. the sqrt of a negative variance) are not for the
+    # user: the checks that follow name the file and node
+    warnings.filterwarnings("ignore", category=RuntimeWarning, module=r"accelsim\.")
     try:  # the imports too: an interrupt while numba loads is still a clean exit
         args = build_parser().parse_args(argv)
         return args._main(args) or 0

@@ -41,7 +41,7 @@ def check_request(args) -> None:
     from ..report import plot_format
 
     if args.objective not in OBJECTIVES:
-        raise UsageError(f"argument --objective: invalid choice: '{args.objective}' (choose from "
+        raise UsageError(f"{args.command}: argument --objective: invalid choice: '{args.objective}' (choose from "
                          f"{', '.join(OBJECTIVES)})")
     if getattr(args, "plot", None):
         plot_format(args.plot)

@@ -2,7 +2,8 @@
 would run. Each failure is one AccelsimError naming the file, the node and the problem.
 
 * graph inputs are floating point (the simulator feeds float32: an int64 input would be silently converted);
-* every layer's output shape is positive (an 11×11 kernel on an 8×8 input has no output);
+* every layer's output shape is positive (an 11×11 kernel on an 8×8 input has no output), and a reshape keeps
+  the number of elements;
 * convolution groups divide the input and output channels, and the weights have C/groups channels;
 * weights and biases are finite — except a SAM layer's pruned parameters (−inf in W+, +inf in W−, seed 001
   §III-D), which are how pruning is stored; an elementwise constant may be ±inf (an additive attention mask)
@@ -43,6 +44,9 @@ def check_network(net, graph, path) -> None:
                                 f"{_why_empty(layer)}")
         if layer.op == "conv":
             _check_groups(layer, where)
+        if layer.op == "reshape" and prod(layer.in_shapes[0]) != prod(layer.out_shape):
+            raise AccelsimError(f"{where}: cannot reshape {'×'.join(map(str, layer.in_shapes[0]))} "
+                                f"({prod(layer.in_shapes[0])} values) to {'×'.join(map(str, layer.out_shape))}")
         for name, w in layer.weights.items():
             _check_finite(layer, name, w, where)
 
