@@ -168,6 +168,19 @@ def weight_channels_not_matching_input(d):
 
 
 @case
+def kernel_shape_attribute_disagreeing_with_the_weights(d):  # onnxruntime refuses it
+    path = conv_file(d, "kshape", weights(2, 1, 3, 3), [1, 1, 8, 8], kernel_shape=[5, 5])
+    return Case(["run", path, "--arch", EYERISS], ("kshape.onnx", "c1", "3×3"))
+
+
+@case
+def clip_bound_that_is_an_input(d):  # was silently treated as no bound
+    node = helper.make_node("Clip", ["x", "lo"], ["y"], name="clip1")
+    return Case(["info", onnx_file(d, "cliplo", [node], {"x": [1, 4], "lo": [1]}, {"y": [1, 4]})],
+                ("cliplo.onnx", "'lo'"))
+
+
+@case
 def nan_conv_weight(d):
     return Case(["run", conv_file(d, "nanw", weights(2, 1, 3, 3, fill=np.nan), [1, 1, 8, 8]), "--arch", EYERISS],
                 ("nanw.onnx", "c1", "nan"))

@@ -1,10 +1,12 @@
 """Checks of a lowered model at load time: what onnx's checker lets through but no accelerator (or onnxruntime)
 would run. Each failure is one AccelsimError naming the file, the node and the problem.
 
-* graph inputs are floating point (the simulator feeds float32: an int64 input would be silently converted);
+* graph inputs are floating point (the simulator feeds float32: an int64 input would be silently converted),
+  and each is read by some layer (an input where accelsim needs a constant, e.g. Clip's min, is not);
 * every layer's output shape is positive (an 11×11 kernel on an 8×8 input has no output), and a reshape keeps
   the number of elements;
-* convolution groups divide the input and output channels, and the weights have C/groups channels;
+* convolution groups divide the input and output channels, the weights have C/groups channels, and the output
+  size follows from the kernel (a ``kernel_shape`` attribute that disagrees with the weights does not);
 * weights and biases are finite — except a SAM layer's pruned parameters (−inf in W+, +inf in W−, seed 001
   §III-D), which are how pruning is stored; an elementwise constant may be ±inf (an additive attention mask)
   but never NaN.
@@ -37,6 +39,10 @@ def check_network(net, graph, path) -> None:
             read = f", read by node '{user.name}' ({user.op})" if user else ""
             raise AccelsimError(f"{path}: input '{vi.name}': has element type {dtype}{read}; "
                                 f"accelsim runs float inputs only")
+    for name in net.inputs:
+        if name not in consumers:
+            raise AccelsimError(f"{path}: input '{name}': no layer reads it (accelsim needs a constant where the "
+                                f"model uses it)")
     for layer in net.layers:
         where = f"{path}: node '{layer.name}' ({layer.op})"
         if any(d <= 0 for d in layer.out_shape):
@@ -67,6 +73,14 @@ def _check_groups(layer, where) -> None:
     if w.shape[1] * b.groups != b.C:
         raise AccelsimError(f"{where}: weight shape {tuple(w.shape)} has {w.shape[1]} input channels per group; "
                             f"{b.C} channels in {b.groups} group(s) need {b.C // b.groups}")
+    h, w_in = layer.in_shapes[0][2:]
+    expected = tuple((size + pad - d * (k - 1) - 1) // s + 1 for size, pad, d, k, s in
+                     ((h, b.pads[0] + b.pads[2], b.dilation[0], b.R, b.stride[0]),
+                      (w_in, b.pads[1] + b.pads[3], b.dilation[1], b.S, b.stride[1])))
+    if expected != (b.P, b.Q):
+        raise AccelsimError(f"{where}: output {b.P}×{b.Q} does not follow from the {b.R}×{b.S} weights on the "
+                            f"{h}×{w_in} input (that gives {expected[0]}×{expected[1]}; a kernel_shape attribute "
+                            f"that disagrees with the weights?)")
 
 
 def _check_finite(layer, name, w, where) -> None:
