@@ -43,9 +43,9 @@ class Dataset:
                                 f"{y.shape}")
         if len(y) == 0:
             raise AccelsimError(f"{where}: no samples")
-        if y.dtype.kind not in "biuf" or not np.isfinite(y).all() or (y != np.round(y)).any():
-            bad = y.reshape(-1)[0] if y.dtype.kind not in "biuf" else y[~np.isfinite(y) | (y != np.round(y))][0]
-            raise AccelsimError(f"{where}: labels must be integer class indices, got {bad.item()!r}")
+        bad = np.ones(len(y), bool) if y.dtype.kind not in "biuf" else ~np.isfinite(y) | (y != np.round(y))
+        if bad.any():
+            raise AccelsimError(f"{where}: labels must be integer class indices, got {y[bad][0].item()!r}")
         if y.min() < 0:
             raise AccelsimError(f"{where}: labels must be class indices >= 0, got {y.min()}")
         if not np.isfinite(x).all():

@@ -26,11 +26,12 @@ KINDS = {
 }
 TOP_KEYS = ("name", "family", "clock_mhz", "word_bits", "formats", "components")
 OPTIONAL_KEYS = ("energy_scale_pj", "layer_pipeline", "analog")  # analog: checked by accelsim.analog.ArrayConfig
-#: component parameters any family reads -> smallest value allowed (0.0: must be > 0, "≥0": may be 0, bool: a flag)
+#: component parameters any family reads -> what they must be
 PARAMETERS = {
-    "size_kb": 0.0, "size_words": 0.0, "size_bytes": 0.0, "word_bits": 0.0, "bandwidth": 0.0, "latency": "≥0",
-    "double_buffered": bool, "rows": 0.0, "cols": 0.0, "lanes": 0.0, "tn": 0.0, "pipeline_stages": 0.0,
-    "arrays": 0.0, "weights_per_row": 0.0, "step_ns": 0.0, "pipeline": "≥0",
+    **dict.fromkeys(("size_kb", "size_words", "size_bytes", "word_bits", "bandwidth", "rows", "cols", "lanes", "tn",
+                     "pipeline_stages", "arrays", "weights_per_row", "step_ns"), "positive"),
+    **dict.fromkeys(("latency", "pipeline"), "non-negative"),
+    "double_buffered": "flag",
 }
 #: operand roles of ``formats`` (inputs = activations, psums = accumulator; mac: seed 004's MAC precision)
 FORMAT_ROLES = ("weights", "activations", "inputs", "outputs", "accumulator", "psums", "mac")
@@ -193,11 +194,10 @@ def parse_arch(raw, path: str) -> Arch:
         params = {k: v for k, v in spec.items() if k not in ("kind", "energy")}
         _known_keys(path, f"{where}.", params, PARAMETERS)
         for key, value in params.items():
-            if PARAMETERS[key] is bool:
-                if not isinstance(value, bool):
-                    raise AccelsimError(f"{path}: {where}.{key}: must be true or false, got {value!r}")
-            else:
-                _check_number(path, f"{where}.{key}", value, strict=PARAMETERS[key] != "≥0")
+            if PARAMETERS[key] != "flag":
+                _check_number(path, f"{where}.{key}", value, strict=PARAMETERS[key] == "positive")
+            elif not isinstance(value, bool):
+                raise AccelsimError(f"{path}: {where}.{key}: must be true or false, got {value!r}")
         energy = spec.get("energy", {})
         if not isinstance(energy, dict):
             raise AccelsimError(f"{path}: {where}.energy: must map actions to pJ")

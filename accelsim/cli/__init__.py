@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         _say(f"error: {_subject(args)}out of memory")
         return 1
     except OSError as exc:
-        _say(f"error: {exc.filename or _subject(args).rstrip(': ')}: {exc.strerror or exc}")
+        _say(f"error: {_subject(args, exc.filename)}{exc.strerror or exc}")
         return 1
     except Exception as exc:  # a bug of ours: still one line, with the way to the traceback
         if os.environ.get("ACCELSIM_DEBUG"):
@@ -92,10 +92,10 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
-def _subject(args) -> str:
-    """'MODEL: ' for messages about the command's main input, when it is known."""
-    model = getattr(args, "model", None)
-    return f"{model}: " if model else ""
+def _subject(args, path=None) -> str:
+    """'PATH: ' (by default the command's main input) to start a message with, or '' when unknown."""
+    path = path or getattr(args, "model", None)
+    return f"{path}: " if path else ""
 
 
 if __name__ == "__main__":
