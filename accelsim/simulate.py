@@ -207,7 +207,7 @@ def simulate(net, arch, dataflow: str | None = None, *, overrides=(), density: f
     ``mode``: "fast" (closed form per tile) or "fine" (cycle by cycle, per PE; small layers only).
     ``densities`` {layer: {"I" or "O": non-zero fraction}} overrides what off-chip compression assumes of a
     layer's feature maps (by default: its zeros for its inputs, the next MAC layer's for its outputs).
-    ``progress``: called with each layer's name as it starts.
+    ``progress``: called with each layer once it is simulated (e.g. to advance a progress bar).
     """
     if not isinstance(net, Network):
         from .frontend import load_onnx
@@ -236,8 +236,6 @@ def simulate(net, arch, dataflow: str | None = None, *, overrides=(), density: f
     producers = {l.output: l for l in net.layers}
     layers = []
     for layer in net.layers:
-        if progress is not None:
-            progress(layer.name)
         if layer.is_mac_layer and layer.bounds is not None:
             zero = (zero_fractions or {}).get(layer.name, 1.0 - density if density is not None else 0.0)
             res = _mac_layer(layer, fam, hier, mapping_spec=mapping_specs.get(layer.name), objective=objective,
@@ -249,6 +247,8 @@ def simulate(net, arch, dataflow: str | None = None, *, overrides=(), density: f
             res = _vector_layer(layer, fam, hier, fused, trace)
         res.energy_pj = energy_pj(res.counts, table, f"{arch.path}: ")
         layers.append(res)
+        if progress is not None:
+            progress(layer)
     storage = {lv.name for lv in hier.levels} | {c.name for c in arch.components.values()
                                                  if c.kind in ("dram", "buffer", "spad")}
     return Result(net.source or net.name, arch.name, dataflow, arch.clock_mhz, net.total_params, layers,

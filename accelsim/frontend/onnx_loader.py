@@ -14,11 +14,10 @@ from pathlib import Path
 import numpy as np
 import onnx
 from onnx import helper, numpy_helper, shape_inference, version_converter
-from onnx.reference import ReferenceEvaluator
 
 from ..errors import AccelsimError
 from ..ir import Network
-from . import lowering
+from . import checks, lowering
 
 MIN_OPSET = 13  # Softmax/Clip/Pad/Reshape semantics are uniform from here on
 MAX_OPSET = onnx.defs.onnx_opset_version()  # the newest this onnx knows; tested 7..21
@@ -56,6 +55,7 @@ def load_onnx(path: str | Path) -> Network:
     layers, outputs = lowering.resolve_aliases(layers, outputs)
     net = Network.from_layers(graph.name or path.stem, layers, inputs, outputs, source=str(path),
                               meta={"opset": opset, "producer": model.producer_name})
+    checks.check_network(net, graph, path)
     return net
 
 
@@ -167,6 +167,8 @@ def _has_subgraph(node) -> bool:
 
 
 def _evaluate(node, consts, where, opset):
+    from onnx.reference import ReferenceEvaluator  # only models with constant subgraphs pay for importing it
+
     feeds = {i: consts[i] for i in node.input if i}
     ins = [helper.make_tensor_value_info(i, helper.np_dtype_to_tensor_dtype(v.dtype), v.shape) for i, v in feeds.items()]
     outs = [helper.make_tensor_value_info(o, onnx.TensorProto.UNDEFINED, None) for o in node.output]

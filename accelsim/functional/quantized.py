@@ -42,6 +42,8 @@ class QuantSpec:
     layers: dict = field(default_factory=dict)
 
     def __post_init__(self):
+        if self.accumulator is not None and not isinstance(self.accumulator, Fixed):
+            raise AccelsimError(f"accumulator={self.accumulator}: an accumulator is a fixed-point word, e.g. fixed(24)")
         if self.mac is None:
             return
         if not all(isinstance(f, Fixed) and f.W in (16, bits) for f, bits in zip((self.activations, self.weights),
