@@ -21,16 +21,41 @@ MODELS = ["bvlc_alexnet", "densenet121", "inception_v1", "inception_v2", "resnet
           "zfnet512"]
 
 
+def logits_and_model(path) -> tuple[str, bytes]:
+    """(the final Softmax's input, or the graph output if there is none; the model with that tensor as an extra
+    graph output, so onnxruntime returns it too)."""
+    m = onnx.load(path)
+    softmax = [n for n in m.graph.node if n.op_type == "Softmax"]
+    logits = softmax[-1].input[0] if softmax else m.graph.output[0].name
+    m.graph.output.append(onnx.helper.make_empty_tensor_value_info(logits))
+    return logits, m.SerializeToString()
+
+
+def softmax_ties(logits) -> bool:
+    """Whether the largest logits of a row lie within float32 rounding of each other: their softmax then turns
+    a one-ulp difference in a sum into a different share (squeezenet's logits near 6.8e9 tie in onnxruntime)."""
+    top = np.sort(logits.reshape(logits.shape[0], -1), axis=1)[:, -2:]
+    return bool(np.any(top[:, 1] - top[:, 0] <= 4 * np.spacing(np.abs(top[:, 1]))))
+
+
 @pytest.mark.parametrize("name", MODELS)
 def test_model_zoo_graph_matches_onnxruntime(name):
+    """Logits (the final Softmax's input, where there is one) and outputs against onnxruntime; the softmax output
+    is compared only where it is well-conditioned (no tied top logits)."""
     path = os.path.join(LIGHT, f"light_{name}.onnx")
     if not os.path.exists(path):
         pytest.skip("this onnx build ships no backend test data")
     net = load_onnx(path)
     (inp, shape), = net.inputs.items()
     x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
-    sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
-    np.testing.assert_allclose(run(net, x), sess.run(None, {inp: x})[0], rtol=1e-4, atol=1e-6)
+    logits, model = logits_and_model(path)
+    sess = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
+    expected, expected_logits = sess.run([net.outputs[0], logits], {inp: x})
+    env = run(net, x, keep=True)
+    np.testing.assert_allclose(env[logits], expected_logits, rtol=1e-4, atol=1e-6)
+    if not softmax_ties(expected_logits):
+        np.testing.assert_allclose(env[net.outputs[0]], expected, rtol=1e-4, atol=1e-6)
+    assert name != "squeezenet" or softmax_ties(expected_logits)  # the one whose softmax is ill-conditioned
     assert not {"identity", "mul"} & {l.op for l in net.layers}  # Dropout gone, Mul-by-scale folded
 
 
