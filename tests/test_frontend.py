@@ -162,10 +162,10 @@ def test_bad_models_exit_1_with_one_line(tmp_path, capsys):
 
 
 def test_unsupported_op_names_file_node_op_and_opset(tmp_path, capsys):
-    nodes = [helper.make_node("Relu", ["x"], ["r"], name="ok"), helper.make_node("Erf", ["r"], ["y"], name="weird")]
-    path = tmp_path / "erf.onnx"
+    nodes = [helper.make_node("Relu", ["x"], ["r"], name="ok"), helper.make_node("Hardmax", ["r"], ["y"], name="weird")]
+    path = tmp_path / "hardmax.onnx"
     onnx.save(model(nodes, {"x": [1, 4]}, {"y": [1, 4]}, []), path)
-    one_line_error(capsys, ["info", str(path)], "erf.onnx", "weird", "Erf", "opset 17")
+    one_line_error(capsys, ["info", str(path)], "hardmax.onnx", "weird", "Hardmax", "opset 17")
 
 
 def test_info_json_and_infer_roundtrip(tmp_path, capsys):

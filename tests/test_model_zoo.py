@@ -69,7 +69,7 @@ def test_alexnet_conv1_macs_by_hand():
     assert conv1.macs == 96 * 3 * 11 * 11 * 54 * 54
 
 
-PYTORCH = os.path.join(os.path.dirname(onnx.__file__), "backend", "test", "data", "pytorch-converted")
+DATA = os.path.join(os.path.dirname(onnx.__file__), "backend", "test", "data")
 #: PyTorch-exported single-module models (onnx's backend test data) whose ops accelsim supports
 PYTORCH_CASES = ["test_AvgPool2d", "test_AvgPool2d_stride", "test_BatchNorm2d_eval", "test_BatchNorm2d_momentum_eval",
                  "test_ConstantPad2d", "test_Conv2d", "test_Conv2d_depthwise", "test_Conv2d_depthwise_padded",
@@ -78,7 +78,21 @@ PYTORCH_CASES = ["test_AvgPool2d", "test_AvgPool2d_stride", "test_BatchNorm2d_ev
                  "test_Conv2d_strided", "test_LeakyReLU", "test_LeakyReLU_with_negval", "test_Linear",
                  "test_Linear_no_bias", "test_MaxPool2d", "test_PReLU_2d", "test_PReLU_2d_multiparam", "test_ELU", "test_SELU", "test_ReLU", "test_ReflectionPad2d",
                  "test_ReplicationPad2d", "test_Sigmoid", "test_Softmax", "test_Softsign", "test_Softplus", "test_Tanh",
-                 "test_ZeroPad2d", "test_softmax_lastdim", "test_softmax_functional_dim3"]
+                 "test_ZeroPad2d", "test_softmax_lastdim", "test_softmax_functional_dim3",
+                 "test_AvgPool1d", "test_AvgPool1d_stride", "test_GLU", "test_GLU_dim", "test_Embedding",
+                 "test_Embedding_sparse", "test_LogSoftmax", "test_log_softmax_dim3", "test_log_softmax_lastdim"]
+#: issue 15: the 1-D convolutions and poolings and the dilated max pooling once refused (8 Conv1d, 4 1-D MaxPool,
+#: 1 dilated MaxPool2d)
+ONE_D_CASES = ["test_Conv1d", "test_Conv1d_dilated", "test_Conv1d_groups", "test_Conv1d_pad1", "test_Conv1d_pad1size1",
+               "test_Conv1d_pad2", "test_Conv1d_pad2size1", "test_Conv1d_stride", "test_MaxPool1d", "test_MaxPool1d_stride",
+               "test_MaxPool1d_stride_padding_dilation", "pytorch-operator/test_operator_maxpool",
+               "test_MaxPool2d_stride_padding_dilation"]
+#: PyTorch-exported operators (float32 ones): products of two activations (mm, addmm), reductions, Pow, Max/Min...
+OPERATOR_CASES = ["test_operator_mm", "test_operator_addmm", "test_operator_reduced_mean",
+                  "test_operator_reduced_mean_keepdim", "test_operator_reduced_sum", "test_operator_reduced_sum_keepdim",
+                  "test_operator_pow", "test_operator_sqrt", "test_operator_max", "test_operator_min",
+                  "test_operator_index", "test_operator_concat2", "test_operator_permute2", "test_operator_view",
+                  "test_operator_add_size1_broadcast", "test_operator_basic", "test_operator_non_float_params"]
 
 
 def read_pb(path):
@@ -88,12 +102,51 @@ def read_pb(path):
     return onnx.numpy_helper.to_array(t)
 
 
-@pytest.mark.parametrize("case", PYTORCH_CASES)
-def test_pytorch_exported_module_matches_its_recorded_output(case):
-    folder = os.path.join(PYTORCH, case)
+#: where onnxruntime cannot run the case, its recorded PyTorch output is the reference
+NO_ORT_REFERENCE = {"test_PReLU_2d_multiparam"}  # onnx's opset-6 -> 13 upgrade keeps a per-channel slope shape that
+#                                                  opset 7's PRelu no longer broadcasts
+
+
+def ort_session(path):
+    """onnxruntime on the model, or (where it has no kernels for the model's old opset) on onnx's upgrade of it."""
+    try:
+        return ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    except ort.capi.onnxruntime_pybind11_state.NotImplemented:
+        upgraded = onnx.version_converter.convert_version(onnx.load(path), 13)
+        return ort.InferenceSession(upgraded.SerializeToString(), providers=["CPUExecutionProvider"])
+
+
+def case_folder(case):
+    return os.path.join(DATA, case if "/" in case else ("pytorch-operator" if "_operator_" in case else
+                                                         "pytorch-converted") + "/" + case)
+
+
+@pytest.mark.parametrize("case", PYTORCH_CASES + ONE_D_CASES + OPERATOR_CASES)
+def test_pytorch_exported_module_matches_onnxruntime_and_its_recorded_output(case):
+    folder = case_folder(case)
     if not os.path.isdir(folder):
         pytest.skip("this onnx build ships no backend test data")
-    net = load_onnx(os.path.join(folder, "model.onnx"))
-    x = read_pb(os.path.join(folder, "test_data_set_0", "input_0.pb"))
+    path = os.path.join(folder, "model.onnx")
+    net = load_onnx(path)
+    sess = ort_session(path)
+    names = [i.name for i in sess.get_inputs()]
+    feeds = {n: read_pb(os.path.join(folder, "test_data_set_0", f"input_{i}.pb")) for i, n in enumerate(names)}
+    ours = run(net, {n: v for n, v in feeds.items() if n in net.inputs})
     expected = read_pb(os.path.join(folder, "test_data_set_0", "output_0.pb"))
-    np.testing.assert_allclose(run(net, x), expected, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(ours, expected, rtol=1e-4, atol=1e-5, equal_nan=True)
+    if case not in NO_ORT_REFERENCE:
+        np.testing.assert_allclose(ours, sess.run(None, feeds)[0], rtol=1e-4, atol=1e-5, equal_nan=True)
+
+
+def test_1d_layers_keep_their_exact_macs():
+    """test_Conv1d: 5 filters of 4×3 over a length-10 signal (no padding) -> 8 outputs per filter; test_Conv1d_groups:
+    6 filters of 2×3 in 2 groups over length 6 -> 4 outputs; both run as 2-D layers over a unit height."""
+    for case, macs in (("test_Conv1d", 2 * 5 * 4 * 8 * 3), ("test_Conv1d_groups", 2 * 6 * 2 * 4 * 3)):
+        folder = case_folder(case)
+        if not os.path.isdir(folder):
+            pytest.skip("this onnx build ships no backend test data")
+        net = load_onnx(os.path.join(folder, "model.onnx"))
+        conv, = net.mac_layers
+        assert conv.macs == net.total_macs == macs
+        assert (conv.bounds.P, conv.bounds.R) == (1, 1)
+        assert [l.op for l in net.layers] == ["reshape", "conv", "reshape"]

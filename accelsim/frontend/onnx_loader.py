@@ -39,20 +39,21 @@ def load_onnx(path: str | Path) -> Network:
         raise AccelsimError(f"{path}: opset {opset} is newer than this onnx package knows ({MAX_OPSET})")
     graph = model.graph
     consts = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
-    inputs = {}
+    inputs, types = {}, {}
     for vi in graph.input:
         if vi.name in consts:  # old exporters list initializers as graph inputs too
             continue
         inputs[vi.name] = _static_shape(vi, path)
+        types[vi.name] = vi.type.tensor_type.elem_type or onnx.TensorProto.FLOAT
     nodes = list(graph.node)
     while True:  # folding can make more shapes static (Shape->Gather->Concat->Reshape), and vice versa
-        shapes = _infer_shapes(model, nodes, consts, inputs, path)
+        shapes = _infer_shapes(model, nodes, consts, inputs, types, path)
         remaining = _fold_constants(nodes, consts, shapes, where, max(opset, MIN_OPSET))
         if len(remaining) == len(nodes):
             break
         nodes = remaining
-    layers = lowering.lower(nodes, consts, shapes, where)
     outputs = [o.name for o in graph.output]
+    layers = lowering.lower(nodes, consts, shapes, where, outputs)
     layers, outputs = lowering.resolve_aliases(layers, outputs)
     net = Network.from_layers(graph.name or path.stem, layers, inputs, outputs, source=str(path),
                               meta={"opset": opset, "producer": model.producer_name})
@@ -111,15 +112,16 @@ def _static_shape(vi, path) -> tuple[int, ...]:
     return tuple(shape)
 
 
-def _infer_shapes(model, nodes, consts, inputs, path) -> dict[str, tuple[int, ...]]:
+def _infer_shapes(model, nodes, consts, inputs, types, path) -> dict[str, tuple[int, ...]]:
     """Every tensor's static shape, from onnx shape inference on a light copy of the graph.
 
-    The copy holds only ``nodes``; inputs get their pinned shapes; large constants become shape-only inputs
+    The copy holds only ``nodes``; inputs get their pinned shapes (and their element types: token ids index an
+    embedding); large constants become shape-only inputs
     (inference needs their shapes, not their values; small ones such as Reshape targets keep their values);
     a SamDense node stands in as the MatMul x @ W_plus, which has its output shape.
     """
     small = {k: v for k, v in consts.items() if np.size(v) <= 64}
-    ins = [helper.make_tensor_value_info(k, onnx.TensorProto.FLOAT, s) for k, s in inputs.items()]
+    ins = [helper.make_tensor_value_info(k, types[k], s) for k, s in inputs.items()]
     ins += [helper.make_tensor_value_info(k, helper.np_dtype_to_tensor_dtype(np.asarray(v).dtype), np.shape(v))
             for k, v in consts.items() if k not in small]
     outs = [helper.make_empty_tensor_value_info(o.name) for o in model.graph.output]
