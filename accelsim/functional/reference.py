@@ -207,7 +207,8 @@ def operands(layer: Layer, inputs) -> list:
 def _elementwise(fn):
     """An elementwise op of the layer's operands (constants in place), as float32 (comparisons give 0 / 1)."""
     def apply(layer: Layer, inputs):
-        return np.asarray(fn(*operands(layer, inputs))).astype(np.float32)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # inf and NaN as ONNX gives them
+            return np.asarray(fn(*operands(layer, inputs))).astype(np.float32)
     return apply
 
 
