@@ -5,7 +5,7 @@ cycle-by-cycle) -> SimPy engine (cycles, stalls) -> counts -> energy = counts ×
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from .arch import Arch, load_arch, model
 from .arch.base import FUSABLE
@@ -103,10 +103,12 @@ class Result:
 
 def _mac_layer(layer, fam, hier, table, *, mapping_spec, objective, mode, trace, zero, cache, samples, where):
     shape = Shape.of(layer.mapped_bounds)
+    if layer.weights_produced:  # a W operand produced at run time (attention's K, V) is never resident or pre-loaded
+        hier = replace(hier, resident=hier.resident - {"W"})
     if mapping_spec is not None:
         nest = Nest(hier, build_mapping(hier, shape, mapping_spec, f"{where}: {layer.name}"), shape)
     else:
-        key = (shape, objective)
+        key = (shape, objective, hier.resident)
         if key not in cache:
             try:
                 cache[key] = search(hier, shape, table, objective, samples=samples).nest

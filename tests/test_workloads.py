@@ -44,7 +44,26 @@ HAND_MACS = {
                   (256, 256, 56), (512, 256, 28), (512, 512, 28), (512, 512, 28), (512, 512, 14), (512, 512, 14),
                   (512, 512, 14)]) + dense_macs(25088, 4096, 4096, 1000),
 }
+def bert_layer_macs(seq, hidden, heads, ffn):
+    """Q, K, V, output projections; Q·Kᵀ and A·V per head; the two FFN layers."""
+    head = hidden // heads
+    return 4 * seq * hidden * hidden + 2 * heads * seq * seq * head + 2 * seq * hidden * ffn
+
+
+def bert_layer_params(hidden, ffn):
+    return 4 * (hidden * hidden + hidden) + (hidden * ffn + ffn) + (ffn * hidden + hidden) + 2 * 2 * hidden
+
+
+# BERT-tiny (Turc et al. 2019: L=2, H=128, A=2, 4H intermediate) on 128 tokens; ViT-Ti/16 (DeiT-Ti: 12 layers of
+# width 192, 3 heads, MLP 768) on 224×224: 14×14 patches + the class token = 197 tokens
+HAND_MACS["bert_tiny"] = 2 * bert_layer_macs(128, 128, 2, 512) + 128 * 128 + 128 * 2  # + pooler, classifier
+HAND_MACS["vit_tiny"] = (192 * 3 * 16 * 16 * 14 * 14 + 12 * bert_layer_macs(197, 192, 3, 768)  # patch embedding
+                         + 192 * 1000)  # head
 HAND_PARAMS = {
+    # word embeddings (BERT's 30,522 tokens), the 128 positions used, embedding LayerNorm, layers, pooler, classifier
+    "bert_tiny": 30522 * 128 + 128 * 128 + 2 * 128 + 2 * bert_layer_params(128, 512) + 128 * 128 + 128 + 128 * 2 + 2,
+    # patch conv, class token, 197 positions, layers, final LayerNorm, head: 5.7 M (DeiT-Ti: 5 M reported)
+    "vit_tiny": 192 * 768 + 192 + 192 + 197 * 192 + 12 * bert_layer_params(192, 768) + 2 * 192 + 192 * 1000 + 1000,
     "seed001_mac": 512 * 307 + 307 + 307 * 10 + 10,  # seed 001 §III-B: 157,286 weights + 307 biases in the hidden layer
     "seed001_sam": 2 * 512 * 1024 + 1024 * 10 + 10,  # 1,048,576 SAM parameters (seed 001 §III-B)
     "lenet5": 6 * 25 + 6 + 16 * 150 + 16 + 400 * 120 + 120 + 120 * 84 + 84 + 84 * 10 + 10,
@@ -80,7 +99,7 @@ def test_resnet18_and_mobilenet_shapes(workload):
 
 
 ALL = ["seed004_ic", "seed004_kws", "seed004_fer", "seed000_cs_mlp", "seed001_sam", "seed001_mac", "lenet5",
-       "alexnet", "vgg16", "resnet18", "mobilenet_v1"]
+       "alexnet", "vgg16", "resnet18", "mobilenet_v1", "vit_tiny"]
 
 
 @pytest.mark.parametrize("name", ALL)
@@ -103,3 +122,26 @@ def test_float_reference_matches_onnxruntime(workload, name):
         expected = sess.run(None, {inp: x})[0]
     # float32 sums in another order: relative tolerance, absolute at the scale of the largest output
     np.testing.assert_allclose(ours, expected, rtol=1e-4, atol=1e-5 * max(1.0, np.abs(expected).max()))
+
+
+def token_ids(batch, seq=128, vocab=30522, seed=0):
+    """Random token ids with padding (id 0) after a random length of at least 8 tokens per sequence."""
+    rng = np.random.default_rng(seed)
+    ids = rng.integers(1, vocab, (batch, seq))
+    for row, length in zip(ids, rng.integers(8, seq + 1, batch)):
+        row[length:] = 0
+    return ids
+
+
+def test_bert_tiny_matches_onnxruntime_with_padding_masked(workload):
+    """Sequences of different lengths, their padded keys masked out of attention (Where(id == 0, min, scores))."""
+    path = workload("bert_tiny")
+    net = load_onnx(path)
+    ids = token_ids(3)
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    expected = sess.run(None, {"input_ids": ids})[0]
+    ours = run(net, ids)
+    np.testing.assert_allclose(ours, expected, rtol=1e-4, atol=1e-5 * max(1.0, np.abs(expected).max()))
+    ops = {l.op for l in net.layers}
+    assert {"embedding", "layernorm", "matmul", "softmax", "gelu", "where"} <= ops and "erf" not in ops
+    assert sum(l.weights_produced for l in net.layers) == 4  # Q·Kᵀ and A·V in each of the 2 layers

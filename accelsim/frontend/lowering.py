@@ -485,7 +485,7 @@ def lower(nodes, consts, shapes, where, outputs=()) -> list[Layer]:
             layers.append(ctx.layer(node, "identity", [node.input[0]]))
             by_output[node.output[0]] = layers[-1]
             continue
-        prev = by_output.get(node.input[0]) if node.input else None
+        prev = by_output.get(_activation_input(node, ctx))
         target = prev
         if prev is not None and prev.attrs.get("unit_height") and prev.inputs[0] in by_output:
             target = by_output[prev.inputs[0]]  # a 1-D layer's 2-D twin, behind its reshape
@@ -502,11 +502,22 @@ def lower(nodes, consts, shapes, where, outputs=()) -> list[Layer]:
     return layers
 
 
+def _activation_input(node, ctx) -> str | None:
+    """The input a fold looks behind: the first, or the activation of a commutative op whose constant comes first
+    (PyTorch exports a Linear's bias as Add(bias, MatMul(x, W)))."""
+    if node.op_type in ("Add", "Mul") and len(node.input) == 2 and node.input[0] in ctx.consts:
+        return node.input[1]
+    return node.input[0] if node.input else None
+
+
 def _fold_into(prev: Layer, node, ctx, shape) -> bool:
     """Fold what hardware applies on a layer's way out into it: a per-channel affine step (BatchNormalization,
     or Mul/Add/Sub by a per-channel constant) into a conv/dense/affine layer (y = scale * prev(x) + shift), or a
     scalar Mul/Div into a matmul's alpha. ``shape`` is the shape ``node`` sees (prev's output, maybe reshaped)."""
-    const = ctx.consts.get(node.input[1]) if len(node.input) == 2 else None
+    ins = list(node.input)
+    if node.op_type in ("Add", "Mul") and len(ins) == 2 and ins[0] in ctx.consts:
+        ins.reverse()
+    const = ctx.consts.get(ins[1]) if len(ins) == 2 and ins[0] not in ctx.consts else None
     if prev.op == "matmul":
         if node.op_type not in ("Mul", "Div") or const is None or np.size(const) != 1:
             return False

@@ -20,6 +20,8 @@ import numpy as np
 MAC_OPS = frozenset({"conv", "dense", "matmul"})
 #: ops that are pure data movement / layout: no arithmetic, no hardware cost beyond a copy
 LAYOUT_OPS = frozenset({"reshape", "transpose", "concat", "pad", "identity", "slice", "gather", "expand"})
+#: ops whose constants are immediates of a test or a selection, not stored parameters
+SELECTIONS = frozenset({"where", "equal", "less", "greater", "less_equal", "greater_equal", "and", "or", "xor", "not"})
 #: normalisations and functions a MAC array cannot compute: hardware runs them on a special-function unit
 SPECIAL_OPS = frozenset({"layernorm", "softmax", "logsoftmax", "gelu", "erf"})
 
@@ -167,7 +169,10 @@ class Layer:
 
     @property
     def params(self) -> int:
-        """Stored parameters (weights + biases); pruned SAM parameters (±inf) are not stored."""
+        """Stored parameters (weights + biases); pruned SAM parameters (±inf) are not stored, nor are the
+        constants of masks and comparisons (a Where's fill value, an Equal's padding id)."""
+        if self.op in SELECTIONS:
+            return 0
         return self.params_of(*self.weights)
 
     @property
