@@ -195,7 +195,7 @@ class QuantizedExecutor:
                 return _sam(layer, xq, w, spec.activations).astype(np.float32)
             y = _mac(layer, xq, w["W"], np.float32)
         if "B" in layer.weights:
-            y += layer.weights["B"].reshape((1, -1) + (1,) * (y.ndim - 2))
+            y += layer.bias
         return y.astype(np.float32, copy=False)
 
     def _cached(self, layer, spec, how):

@@ -52,8 +52,10 @@ def conv(layer: Layer, inputs):
 
 
 def dense(layer: Layer, inputs):
+    """x · Wᵀ + B over the last axis; leading axes (batch, tokens) are rows of one GEMM."""
     x, = inputs
-    out = x @ layer.weights["W"].T
+    w = layer.weights["W"]
+    out = (x.reshape(-1, x.shape[-1]) @ w.T).reshape(*x.shape[:-1], w.shape[0])
     return out + layer.weights["B"] if "B" in layer.weights else out
 
 

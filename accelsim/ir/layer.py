@@ -121,6 +121,13 @@ class Layer:
         return 0
 
     @property
+    def bias(self) -> np.ndarray:
+        """The bias ``B`` shaped to broadcast over the output: per output channel (axis 1) of a convolution, per
+        feature (the last axis) of a dense layer, whatever the rank of its input."""
+        b = self.weights["B"]
+        return b.reshape((-1,) + (1,) * (len(self.out_shape) - 2)) if self.op == "conv" else b
+
+    @property
     def weights_produced(self) -> bool:
         """Whether the W operand of the loop nest is a tensor produced at run time (a matmul of two activations):
         it cannot be resident or pre-loaded, and its traffic is activation traffic (not parameters)."""
