@@ -156,7 +156,7 @@ def simulate(net, arch, dataflow: str | None = None, *, overrides=(), density: f
     """
     if not isinstance(net, Network):
         from .frontend import load_onnx
-        net = load_onnx(net)
+        net = load_onnx(net, weights=False)  # the timing path needs shapes only
     if not isinstance(arch, Arch):
         arch = load_arch(arch, overrides)
     if density is not None and not 0.0 <= density <= 1.0:

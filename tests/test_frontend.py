@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from onnx import helper
 
 from accelsim.cli import main as cli
+from accelsim.errors import AccelsimError
 from accelsim.frontend import load_onnx
 from accelsim.functional import run
 from onnx_builders import conv_net, model, sam_net, tensor
@@ -384,3 +385,62 @@ def test_reductions_pow_max_min_cast(tmp_path):
     net = check_against_ort(tmp_path, nodes, {"x": ["N", 3, 4, 5]}, {"y": ["N", 5]}, inits, opset=17)
     assert [l.op for l in net.layers] == ["reduce", "reduce", "pow", "max", "min", "cast"]
     assert net.layers[0].ops == {"add": 3 * 4 * 5}
+
+
+# ---- shapes-only loading (issue 13: the timing path never holds weight arrays) ---------------------------------
+
+def layer_figures(net):
+    return [(l.name, l.op, l.inputs, l.output, l.in_shapes, l.out_shape, l.macs, l.params, l.ops, l.bounds,
+             l.mapped_bounds, l.weights_produced) for l in net.layers]
+
+
+def big_net(tmp_path, rng, external=False):
+    """Conv (weights over the size kept as values) -> BN -> Gemm; a pruned SAM layer of 80×64 parameters."""
+    f32 = lambda *s: rng.standard_normal(s).astype(np.float32)
+    wp, wm = f32(80, 64), f32(80, 64)
+    wp[rng.random(wp.shape) < 0.3], wm[rng.random(wm.shape) < 0.2] = -np.inf, np.inf
+    inits = [tensor("w", f32(32, 16, 3, 3)), tensor("g", np.abs(f32(32)) + 0.5), tensor("b", f32(32)),
+             tensor("m", f32(32)), tensor("v", np.abs(f32(32)) + 0.1), tensor("fc", f32(80, 32 * 6 * 6)),
+             tensor("wp", wp), tensor("wm", wm)]
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"]),
+             helper.make_node("BatchNormalization", ["c", "g", "b", "m", "v"], ["bn"]),
+             helper.make_node("Flatten", ["bn"], ["f"]),
+             helper.make_node("Gemm", ["f", "fc"], ["h"], transB=1),
+             helper.make_node("SamDense", ["h", "wp", "wm"], ["y"], domain="ai.accelsim")]
+    m = model(nodes, {"x": ["N", 16, 8, 8]}, {"y": ["N", 64]}, inits, extra_opsets=[("ai.accelsim", 1)])
+    path = tmp_path / "big.onnx"
+    onnx.save(m, path, save_as_external_data=external, location="big.data", size_threshold=0)
+    return path, int(np.isfinite(wp).sum() + np.isfinite(wm).sum())
+
+
+@pytest.mark.parametrize("external", [False, True])
+def test_shapes_only_loading_keeps_every_figure_and_no_weight_array(tmp_path, external):
+    path, kept = big_net(tmp_path, np.random.default_rng(10), external)
+    full, shapes = load_onnx(path), load_onnx(path, weights=False)
+    assert layer_figures(shapes) == layer_figures(full) and shapes.inputs == full.inputs == {"x": (1, 16, 8, 8)}
+    assert shapes["h"].params == 80 * 32 * 36 and shapes["y"].params == kept  # the SAM layer's kept parameters
+    big = [w for l in shapes.layers for w in l.weights.values() if w.size > 4096]
+    assert len(big) == 4 and all(w.strides == (0,) * w.ndim for w in big)  # placeholders: no memory behind them
+    with pytest.raises(AccelsimError, match="loaded without weights"):
+        run(shapes, np.zeros((1, 16, 8, 8), np.float32))
+
+
+@pytest.mark.parametrize("name", ["conv_net", "bert_tiny"])
+def test_shapes_only_loading_equals_full_loading(tmp_path, workload, name):
+    if name == "conv_net":
+        path = tmp_path / "net.onnx"
+        onnx.save(conv_net(np.random.default_rng(0), opset=10, inits_as_inputs=True), path)  # upgraded, old style
+    else:
+        path = workload(name)
+    full, shapes = load_onnx(path), load_onnx(path, weights=False)
+    assert layer_figures(shapes) == layer_figures(full) and shapes.total_params == full.total_params
+
+
+def test_shapes_only_reading_of_bad_files_is_one_line(tmp_path, capsys):
+    good = tmp_path / "good.onnx"
+    onnx.save(conv_net(np.random.default_rng(0)), good)
+    data = good.read_bytes()
+    for name, payload in (("trunc.onnx", data[: len(data) // 3]), ("junk.onnx", b"\x00\xffnot a model" * 10),
+                          ("empty.onnx", b"")):
+        with pytest.raises(AccelsimError, match=name):
+            load_onnx(write(tmp_path, name, payload), weights=False)

@@ -39,7 +39,7 @@ def run_one(args, arch, dataflow=None, mapping=None, trace=False):
     from ..frontend import load_onnx
     from ..simulate import simulate
 
-    net = load_onnx(args.model)
+    net = load_onnx(args.model, weights=bool(args.dataset))  # weights only to execute the model
     arch = load_arch(arch, args.overrides)
     accuracy, zeros = None, None
     if args.dataset:

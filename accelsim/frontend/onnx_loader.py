@@ -17,8 +17,8 @@ from onnx import helper, numpy_helper, shape_inference, version_converter
 from onnx.reference import ReferenceEvaluator
 
 from ..errors import AccelsimError
-from ..ir import Network
-from . import lowering
+from ..ir import Absent, Network, absent
+from . import lowering, skeleton
 
 MIN_OPSET = 13  # Softmax/Clip/Pad/Reshape semantics are uniform from here on
 MAX_OPSET = onnx.defs.onnx_opset_version()  # the newest this onnx knows; tested 7..21
@@ -27,10 +27,15 @@ SAM_DOMAIN = "ai.accelsim"
 NONDETERMINISTIC = {"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Multinomial", "Bernoulli"}
 
 
-def load_onnx(path: str | Path) -> Network:
-    """Read an ONNX file and lower it to a :class:`Network`."""
+def load_onnx(path: str | Path, weights: bool = True) -> Network:
+    """Read an ONNX file and lower it to a :class:`Network`.
+
+    ``weights=False`` reads shapes only (for the timing path): large weight tensors become :class:`Absent`
+    placeholders that hold no memory; MACs, parameters (a SAM layer's kept ones included) and every shape stay
+    exact, but the network cannot be executed.
+    """
     path = Path(path)
-    model = _read(path)
+    model, stripped = _read(path, weights)
     opset = _default_opset(model)
     where = f"{path.name} (opset {opset})"
     if opset < MIN_OPSET:
@@ -38,7 +43,8 @@ def load_onnx(path: str | Path) -> Network:
     elif opset > MAX_OPSET:
         raise AccelsimError(f"{path}: opset {opset} is newer than this onnx package knows ({MAX_OPSET})")
     graph = model.graph
-    consts = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    consts = {t.name: numpy_helper.to_array(t) for t in graph.initializer if t.name not in stripped}
+    consts.update(_placeholders(graph, stripped))
     inputs, types = {}, {}
     for vi in graph.input:
         if vi.name in consts:  # old exporters list initializers as graph inputs too
@@ -56,15 +62,25 @@ def load_onnx(path: str | Path) -> Network:
     layers = lowering.lower(nodes, consts, shapes, where, outputs)
     layers, outputs = lowering.resolve_aliases(layers, outputs)
     net = Network.from_layers(graph.name or path.stem, layers, inputs, outputs, source=str(path),
-                              meta={"opset": opset, "producer": model.producer_name})
+                              meta={"opset": opset, "producer": model.producer_name, "weights": weights})
     return net
 
 
-def _read(path: Path) -> onnx.ModelProto:
+def _placeholders(graph, stripped: dict) -> dict[str, Absent]:
+    """Shape-only stand-ins for the stripped initializers; SAM parameters get their finite entries counted."""
+    sam_params = {i for n in graph.node if (n.domain, n.op_type) == (SAM_DOMAIN, "SamDense") for i in n.input[1:3]}
+    return {name: absent(t.shape, np.float32 if t.dtype.kind == "f" else t.dtype,
+                         finite=t.count_finite() if name in sam_params else None)
+            for name, t in stripped.items()}
+
+
+def _read(path: Path, weights: bool = True) -> tuple[onnx.ModelProto, dict]:
+    """(the checked model, {name: Stripped} of the initializers read without values: all large ones unless
+    ``weights``)."""
     if not path.is_file():
         raise AccelsimError(f"{path}: no such model file")
     try:
-        model = onnx.load(str(path))
+        model, stripped = (onnx.load(str(path)), {}) if weights else skeleton.read(path)
     except Exception as exc:  # protobuf raises DecodeError/RuntimeWarning-ish types; report, don't trace
         raise AccelsimError(f"{path}: not a readable ONNX model ({type(exc).__name__}: {_first_line(exc)})") from None
     if not model.graph.node:
@@ -73,7 +89,7 @@ def _read(path: Path) -> onnx.ModelProto:
         onnx.checker.check_model(model)
     except onnx.checker.ValidationError as exc:
         raise AccelsimError(f"{path}: malformed ONNX model ({_first_line(exc)})") from None
-    return model
+    return model, stripped
 
 
 def _first_line(exc: Exception) -> str:
@@ -154,6 +170,9 @@ def _fold_constants(nodes, consts, shapes, where, opset):
             consts[node.output[0]] = np.array(shapes[node.input[0]][start:end], dtype=np.int64)
         elif (node.domain in ("", "ai.onnx") and node.op_type not in NONDETERMINISTIC
               and all(i == "" or i in consts for i in node.input) and not _has_subgraph(node)):
+            if any(isinstance(consts.get(i), Absent) for i in node.input) and all(o in shapes for o in node.output):
+                consts.update((o, absent(shapes[o])) for o in node.output)  # derived from a shape-only weight
+                continue
             for name, value in zip(node.output, _evaluate(node, consts, where, opset)):
                 consts[name] = value
         else:

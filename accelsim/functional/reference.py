@@ -348,6 +348,9 @@ def run(net: Network, x, mac_executor: MacExecutor | None = None, keep: bool = F
     returning None falls back to the float reference. Returns the output array (a dict when the net
     has several outputs), or every tensor when ``keep`` is true.
     """
+    if net.meta.get("weights") is False:
+        raise AccelsimError(f"{net.source or net.name}: loaded without weights (shapes only, for the timing path); "
+                            f"load it with weights to execute it")
     env = _bind_inputs(net, x)
     live = _last_use(net)
     for i, layer in enumerate(net.layers):
