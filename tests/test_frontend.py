@@ -444,3 +444,28 @@ def test_shapes_only_reading_of_bad_files_is_one_line(tmp_path, capsys):
                           ("empty.onnx", b"")):
         with pytest.raises(AccelsimError, match=name):
             load_onnx(write(tmp_path, name, payload), weights=False)
+
+
+def test_keyword_spotting_style_1d_net(tmp_path):
+    """Conv1d + BatchNorm1d (folded into the conv through its unit-height reshape) -> ReLU -> MaxPool1d (dilated,
+    padded) -> Conv1d (SAME_UPPER, strided, grouped) -> GlobalAveragePool over time -> Flatten -> Linear."""
+    rng = np.random.default_rng(11)
+    f32 = lambda *s: rng.standard_normal(s).astype(np.float32)
+    inits = [tensor("w1", f32(8, 4, 5)), tensor("g", np.abs(f32(8)) + 0.5), tensor("b", f32(8)), tensor("m", f32(8)),
+             tensor("v", np.abs(f32(8)) + 0.1), tensor("w2", f32(6, 4, 3)), tensor("b2", f32(6)),
+             tensor("fc", f32(3, 6)), tensor("fb", f32(3))]
+    nodes = [helper.make_node("Conv", ["x", "w1"], ["c1"], pads=[2, 1]),
+             helper.make_node("BatchNormalization", ["c1", "g", "b", "m", "v"], ["bn"]),
+             helper.make_node("Relu", ["bn"], ["r"]),
+             helper.make_node("MaxPool", ["r"], ["p"], kernel_shape=[3], strides=[2], dilations=[2], pads=[1, 1]),
+             helper.make_node("Conv", ["p", "w2", "b2"], ["c2"], strides=[2], group=2, auto_pad="SAME_UPPER"),
+             helper.make_node("GlobalAveragePool", ["c2"], ["gap"]),
+             helper.make_node("Flatten", ["gap"], ["f"]),
+             helper.make_node("Gemm", ["f", "fc", "fb"], ["y"], transB=1)]
+    L1 = 40 + 2 + 1 - 5 + 1  # 39 after conv1; pool: (39 + 2 - 2*2 - 1) // 2 + 1 = 19; conv2 SAME, stride 2: 10
+    net = check_against_ort(tmp_path, nodes, {"x": ["N", 4, 40]}, {"y": ["N", 3]}, inits, rtol=1e-4, atol=1e-4)
+    ops = [l.op for l in net.layers]
+    assert "affine" not in ops and ops.count("conv") == 2 and ops.count("maxpool") == 1
+    conv1, conv2 = [l for l in net.layers if l.op == "conv"]
+    assert conv1.macs == 8 * 4 * L1 * 5 and conv1.params == 8 * 4 * 5 + 8  # BN folded into weights and a bias
+    assert conv2.macs == 6 * (8 // 2) * 10 * 3  # 8 input channels in 2 groups

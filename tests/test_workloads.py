@@ -145,3 +145,25 @@ def test_bert_tiny_matches_onnxruntime_with_padding_masked(workload):
     ops = {l.op for l in net.layers}
     assert {"embedding", "layernorm", "matmul", "softmax", "gelu", "where"} <= ops and "erf" not in ops
     assert sum(l.weights_produced for l in net.layers) == 4  # Q·Kᵀ and A·V in each of the 2 layers
+
+
+def test_a_produced_operand_is_fetched_not_resident(tmp_path):
+    """The same 64×32 · 32×48 product with a constant weight (dense) and with a produced second operand (matmul):
+    on Eyeriss (nothing resident) the counts are identical; on ISAAC the crossbars hold weights before inference,
+    but a produced operand must be read from DRAM (32·48 more words) and written into the arrays."""
+    import onnx
+    from onnx import helper
+
+    from accelsim.simulate import simulate
+    from onnx_builders import model, tensor
+    w = np.random.default_rng(0).standard_normal((32, 48)).astype(np.float32)
+    for name, nodes, inputs, inits in (
+            ("dense", [helper.make_node("MatMul", ["a", "w"], ["y"])], {"a": [1, 64, 32]}, [tensor("w", w)]),
+            ("matmul", [helper.make_node("MatMul", ["a", "b"], ["y"])], {"a": [1, 64, 32], "b": [32, 48]}, [])):
+        onnx.save(model(nodes, inputs, {"y": [1, 64, 48]}, inits), tmp_path / f"{name}.onnx")
+    runs = {(name, arch): simulate(str(tmp_path / f"{name}.onnx"), f"arch/{arch}.yaml").layers[0]
+            for name in ("dense", "matmul") for arch in ("eyeriss", "isaac")}
+    assert runs["dense", "eyeriss"].counts == runs["matmul", "eyeriss"].counts
+    dense, prod = runs["dense", "isaac"], runs["matmul", "isaac"]
+    assert prod.counts["dram"]["read"] - dense.counts["dram"]["read"] == 32 * 48  # each word once
+    assert dense.counts.get("array", {}).get("write", 0) == 0 and prod.counts["array"]["write"] == 32 * 48
