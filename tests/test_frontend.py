@@ -469,3 +469,27 @@ def test_keyword_spotting_style_1d_net(tmp_path):
     conv1, conv2 = [l for l in net.layers if l.op == "conv"]
     assert conv1.macs == 8 * 4 * L1 * 5 and conv1.params == 8 * 4 * 5 + 8  # BN folded into weights and a bias
     assert conv2.macs == 6 * (8 // 2) * 10 * 3  # 8 input channels in 2 groups
+
+
+def test_product_of_two_activations_in_fixed_point_is_exact_and_special_functions_are_flagged(tmp_path):
+    """fixed(8,4): both operands rounded to 1/16 and saturated to [-8, 127/16]; the integer products summed exactly
+    (an int64 reference); the softmax between the products runs in float32, flagged as a special-function unit."""
+    from accelsim.functional.quantized import run_quantized
+    nodes = [helper.make_node("MatMul", ["a", "b"], ["s"]), helper.make_node("Softmax", ["s"], ["p"], axis=-1),
+             helper.make_node("MatMul", ["p", "b2"], ["y"])]
+    path = tmp_path / "attn.onnx"
+    onnx.save(model(nodes, {"a": ["N", 2, 5, 6], "b": ["N", 2, 6, 5], "b2": ["N", 2, 5, 3]}, {"y": ["N", 2, 5, 3]},
+                    []), path)
+    net = load_onnx(path)
+    rng = np.random.default_rng(12)
+    feeds = {k: (rng.standard_normal(s) * 3).astype(np.float32) for k, s in
+             {"a": (4, 2, 5, 6), "b": (4, 2, 6, 5), "b2": (4, 2, 5, 3)}.items()}
+    words = lambda x: np.clip(np.rint(x * 16), -128, 127).astype(np.int64)  # fixed(8,4), nearest-even as rint
+    y, stats = run_quantized(net, feeds, "fixed(8,4)")
+    scores = words(feeds["a"]) @ words(feeds["b"])
+    e = np.exp(scores / 256 - (scores / 256).max(-1, keepdims=True))
+    expected = words(e / e.sum(-1, keepdims=True)) @ words(feeds["b2"]) / 256
+    np.testing.assert_allclose(y, expected, rtol=1e-6, atol=1e-6)
+    assert [stats[l.name].arithmetic for l in net.layers] == ["fixed-point, both operands activations",
+                                                              "float32 (special-function unit)",
+                                                              "fixed-point, both operands activations"]

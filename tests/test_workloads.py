@@ -167,3 +167,27 @@ def test_a_produced_operand_is_fetched_not_resident(tmp_path):
     dense, prod = runs["dense", "isaac"], runs["matmul", "isaac"]
     assert prod.counts["dram"]["read"] - dense.counts["dram"]["read"] == 32 * 48  # each word once
     assert dense.counts.get("array", {}).get("write", 0) == 0 and prod.counts["array"]["write"] == 32 * 48
+
+
+@pytest.mark.parametrize("name", ["bert_tiny", "vit_tiny"])
+def test_transformer_written_with_onnx_helper_is_the_exported_one(tmp_path, workload, build_script, name):
+    """Without torch the workloads are written with onnx.helper: same MACs and parameters (hand formulas), the
+    same layers as torch.onnx.export's file (where torch is importable) but for the mask's Casts."""
+    import collections
+
+    import onnx
+    build = build_script
+    path = tmp_path / f"{name}.onnx"
+    onnx.save(getattr(build, f"_{name.split('_')[0]}_helper")(), path)
+    net = load_onnx(path, weights=False)
+    assert net.total_macs == HAND_MACS[name] and net.total_params == HAND_PARAMS[name]
+    if name == "bert_tiny":
+        ids = token_ids(2)
+        expected = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"input_ids": ids})[0]
+        np.testing.assert_allclose(run(load_onnx(path), ids), expected, rtol=1e-4, atol=1e-6)
+    if not build.torch_available():
+        pytest.skip("torch is not importable: the workload itself is the onnx.helper one")
+    exported = load_onnx(workload(name), weights=False)
+    assert onnx.load(workload(name), load_external_data=False).producer_name == "pytorch"
+    ops = lambda n: collections.Counter(l.op for l in n.layers if l.op != "cast")
+    assert ops(exported) == ops(net)
