@@ -305,8 +305,8 @@ OPS: dict[str, Callable] = {
     "abs": lambda l, i: np.abs(i[0]),
     "neg": lambda l, i: -i[0],
     "exp": lambda l, i: np.exp(i[0]),
-    "sqrt": lambda l, i: np.sqrt(i[0]),
-    "reciprocal": lambda l, i: 1 / i[0],
+    "sqrt": _elementwise(np.sqrt),  # a negative input gives NaN, as in ONNX (quietly)
+    "reciprocal": _elementwise(np.reciprocal),
     "add": _elementwise(np.add),
     "sub": _elementwise(np.subtract),
     "mul": _elementwise(np.multiply),
