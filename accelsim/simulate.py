@@ -5,7 +5,7 @@ cycle-by-cycle) -> SimPy engine (cycles, stalls) -> counts -> energy = counts ×
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from math import ceil
 
 from .arch import Arch, load_arch, model
@@ -120,11 +120,13 @@ def _dram_traffic(tiles, ratios):
 def _mac_layer(layer, fam, hier, *, mapping_spec, objective, mode, trace, zero, densities, cache, samples, where,
                dataflow):
     shape = Shape.of(layer.mapped_bounds)
+    if layer.weights_produced:  # a W operand produced at run time (attention's K, V) is never resident or pre-loaded
+        hier = replace(hier, resident=hier.resident - {"W"})
     pricing = fam.pricing(hier, densities)
     if mapping_spec is not None:
         nest = Nest(hier, build_mapping(hier, shape, mapping_spec, f"{where}: {layer.name}"), shape)
     else:
-        key = (shape, objective, tuple(sorted(pricing.dram_ratio.items())))
+        key = (shape, objective, hier.resident, tuple(sorted(pricing.dram_ratio.items())))
         if key not in cache:
             try:
                 space = fam.mapspace(hier, dataflow, shape)
@@ -211,7 +213,7 @@ def simulate(net, arch, dataflow: str | None = None, *, overrides=(), density: f
     """
     if not isinstance(net, Network):
         from .frontend import load_onnx
-        net = load_onnx(net)
+        net = load_onnx(net, weights=False)  # the timing path needs shapes only
     if not isinstance(arch, Arch):
         arch = load_arch(arch, overrides)
     if density is not None and not 0.0 <= density <= 1.0:

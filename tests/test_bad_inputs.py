@@ -228,9 +228,9 @@ def conv_weight_that_is_an_activation(d):
 
 
 @case
-def matmul_of_two_activations(d):
+def matmul_of_mismatched_activations(d):
     node = helper.make_node("MatMul", ["a", "b"], ["y"], name="mm")
-    return Case(["info", onnx_file(d, "mm2", [node], {"a": [1, 4], "b": [4, 3]}, {"y": [1, 3]})],
+    return Case(["info", onnx_file(d, "mm2", [node], {"a": [1, 4], "b": [5, 3]}, {"y": [1, 3]})],
                 ("mm2.onnx", "mm"))
 
 

@@ -97,7 +97,7 @@ def main(args) -> int:
 
     check_request(args)
     arch = load_arch(args.arch, args.overrides)
-    net = load_onnx(args.model)
+    net = load_onnx(args.model, weights=bool(args.dataset))  # weights only to execute the model
     with layer_progress(args, len(net.layers), f"run {arch.name}") as progress:
         result = run_one(args, net, arch, args.dataflow, args.mapping, trace=bool(args.trace), progress=progress)
     with all_or_nothing():

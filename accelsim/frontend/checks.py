@@ -1,8 +1,10 @@
 """Checks of a lowered model at load time: what onnx's checker lets through but no accelerator (or onnxruntime)
 would run. Each failure is one AccelsimError naming the file, the node and the problem.
 
-* graph inputs are floating point (the simulator feeds float32: an int64 input would be silently converted),
-  and each is read by some layer (an input where accelsim needs a constant, e.g. Clip's min, is not);
+* a graph input read by a MAC layer is floating point (the simulator feeds float32: an int64 input to a
+  convolution would be silently converted); integer inputs may feed index and comparison ops (token ids into an
+  embedding, a padding mask); each input is read by some layer (an input where accelsim needs a constant, e.g.
+  Clip's min, is not);
 * every layer's output shape is positive (an 11×11 kernel on an 8×8 input has no output), and a reshape keeps
   the number of elements;
 * convolution groups divide the input and output channels, the weights have C/groups channels, and the output
@@ -30,12 +32,16 @@ def check_network(net, graph, path) -> None:
     consumers = {}
     for layer in net.layers:
         for t in layer.inputs:
-            consumers.setdefault(t, layer)
+            consumers.setdefault(t, []).append(layer)
     for vi in graph.input:
         if vi.name in net.inputs and vi.type.tensor_type.elem_type not in FLOAT_TYPES:
             dtype = helper.tensor_dtype_to_np_dtype(vi.type.tensor_type.elem_type) \
                 if vi.type.tensor_type.elem_type else "no type"
-            user = consumers.get(vi.name)
+            users = consumers.get(vi.name, [])
+            macs = [u for u in users if u.is_mac_layer]
+            if users and not macs and vi.type.tensor_type.elem_type:
+                continue  # integer data for index / comparison ops
+            user = (macs or users or [None])[0]
             read = f", read by node '{user.name}' ({user.op})" if user else ""
             raise AccelsimError(f"{path}: input '{vi.name}': has element type {dtype}{read}; "
                                 f"accelsim runs float inputs only")
