@@ -5,7 +5,8 @@ cycle-by-cycle) -> SimPy engine (cycles, stalls) -> counts -> energy = counts ×
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from itertools import combinations
 
 from .arch import Arch, load_arch, model
 from .arch.base import FUSABLE
@@ -16,8 +17,13 @@ from .engine.tiles import Tile, add_counts, fast_tiles
 from .errors import AccelsimError
 from .ir.graph import Network
 from .mapping.io import build_mapping, format_nest, load_mapping_file
-from .mapping.mapper import SAMPLES, search
+from .mapping.mapper import SAMPLES, score, search
+from .kernels.mac import SEED004_TABLE1
 from .mapping.nest import Nest, Shape
+
+#: seed 004's multi-precision MAC is counted in passes of its 8×8 unit; a full 16×16 MAC takes 4 (Table 1)
+PASS_ACTIONS = {"mac": "mac_pass", "gated_mac": "gated_pass"}
+FULL_PASSES = SEED004_TABLE1["16x16"][0]
 
 
 @dataclass
@@ -101,19 +107,20 @@ class Result:
                 **self.metrics()}
 
 
-def _mac_layer(layer, fam, hier, table, *, mapping_spec, objective, mode, trace, zero, cache, samples, where):
-    shape = Shape.of(layer.mapped_bounds)
+def _mac_layer(layer, fam, hier, table, *, mapping_spec, objective, mode, trace, zero, cache, samples, where,
+               bits=None, word_bits=16):
+    shape = Shape.of(layer.mapped_bounds, bits, word_bits)
     if mapping_spec is not None:
         nest = Nest(hier, build_mapping(hier, shape, mapping_spec, f"{where}: {layer.name}"), shape)
     else:
-        key = (shape, objective)
-        if key not in cache:
-            try:
-                cache[key] = search(hier, shape, table, objective, samples=samples).nest
-            except AccelsimError as exc:
-                raise AccelsimError(f"{where}: layer {layer.name}: {exc}") from None
-        nest = cache[key]
+        try:
+            nest = _best_nest(hier, shape, table, objective, samples, cache)
+        except AccelsimError as exc:
+            raise AccelsimError(f"{where}: layer {layer.name}: {exc}") from None
     tiles = fine_tiles(nest) if mode == "fine" else fast_tiles(nest)
+    passes = _passes(bits)
+    for tile in tiles:  # seed 004's MAC takes Table 1's cycles per MAC
+        tile.steps *= passes or 1
     timing = run_tiles(tiles, hier, slots=2 if hier.levels[1].double_buffered else 1, trace=trace)
     counts = {}
     for tile in tiles:
@@ -122,15 +129,46 @@ def _mac_layer(layer, fam, hier, table, *, mapping_spec, objective, mode, trace,
     add_counts(counts, {dram: {"read": sum(t.load for t in tiles), "write": sum(t.store for t in tiles)}})
     macs = layer.macs
     gated = round(macs * zero)
-    add_counts(counts, fam.compute_counts(hier, macs, gated, timing.cycles))
+    compute = fam.compute_counts(hier, macs * (passes or 1), gated * (passes or 1), timing.cycles)
+    if passes:  # counted in passes of its 8x8 unit, each a quarter of a full-width MAC (Table 1)
+        compute[hier.mac] = {PASS_ACTIONS.get(a, a): n for a, n in compute[hier.mac].items()}
+    add_counts(counts, compute)
     counts = {c: {a: n for a, n in acts.items() if n} for c, acts in counts.items()}
     return LayerResult(layer.name, layer.op, macs, timing.cycles, timing.stall,
                        macs / (timing.cycles * hier.mac_units) if timing.cycles else 0.0,
                        {c: a for c, a in counts.items() if a}, {}, nest, trace=timing.events)
 
 
-def _vector_layer(layer, fam, hier, fused, trace):
+def _best_nest(hier, shape, table, objective, samples, cache) -> Nest:
+    """The mapper's best nest for a shape. With narrow tensors, the best nests found for the same shape with
+    any of them at full width compete too (they still fit), so narrowing a tensor never costs more."""
+    key = (hier.levels, shape, objective)
+    if key not in cache:
+        best = search(hier, shape, table, objective, samples=samples)
+        narrow = [t for t, b in shape.bits if b < shape.word_bits]
+        for n in range(len(narrow)):
+            for kept in combinations(narrow, n):
+                wider = replace(shape, bits=tuple((t, b) for t, b in shape.bits if t in kept))
+                other = score(hier, _best_nest(hier, wider, table, objective, samples, cache).mapping, shape, table)
+                best = min(best, other, key=lambda s: s.cost(objective))
+        cache[key] = best.nest
+    return cache[key]
+
+
+def _passes(bits) -> int:
+    """Cycles per MAC of seed 004's multi-precision MAC at the layer's I×W widths (Table 1), 0 without one."""
+    if not bits or (bits.get("I"), bits.get("W")) not in ((8, 8), (8, 16), (16, 8), (16, 16)):
+        return 0
+    return SEED004_TABLE1[f"{bits['I']}x{bits['W']}"][0]
+
+
+def _vector_layer(layer, fam, hier, fused, trace, bits=None, word_bits=16):
     counts, steps, words_in, words_out, note = fam.vector_cost(layer, fused)
+    if bits and bits.get("I"):  # narrow activations pack into the memories' words
+        packed = lambda n: -(-n * bits["I"] // word_bits)  # noqa: E731
+        words_in, words_out = packed(words_in), packed(words_out)
+        if fam.vector_buffer in counts:
+            counts[fam.vector_buffer] = {a: packed(n) for a, n in counts[fam.vector_buffer].items()}
     if not counts and not words_in:
         return LayerResult(layer.name, layer.op, 0, 0, 0, 0.0, {}, {}, note=note)
     tile = Tile((0,), load=words_in, store=words_out, steps=steps, counts=counts)
@@ -143,7 +181,8 @@ def _vector_layer(layer, fam, hier, fused, trace):
 
 def simulate(net, arch, dataflow: str | None = None, *, overrides=(), density: float | None = None,
              zero_fractions: dict | None = None, objective: str = "energy", mapping=None, mode: str = "fast",
-             trace: bool = False, samples: int = SAMPLES, accuracy: float | None = None) -> Result:
+             trace: bool = False, samples: int = SAMPLES, accuracy: float | None = None,
+             precision: dict | None = None, cache: dict | None = None) -> Result:
     """Simulate a network on an architecture.
 
     ``net``: a Network or an ONNX path; ``arch``: an Arch or a YAML path (``overrides`` = KEY=VALUE).
@@ -151,6 +190,12 @@ def simulate(net, arch, dataflow: str | None = None, *, overrides=(), density: f
     path on a data set), else ``1 - density`` for every MAC layer (default density 1: no zeros).
     ``mapping``: a mapping file path or dict {layer: {level: loops}} overriding the mapper for its layers.
     ``mode``: "fast" (closed form per tile) or "fine" (cycle by cycle, per PE; small layers only).
+    ``precision``: {layer: {"I", "W", "O": bits}}: each tensor's element width against the arch's ``word_bits``
+    (8-bit elements pack two to a 16-bit word: buffers hold twice as many, traffic halves; outputs pack in
+    DRAM, partial sums stay wide on chip); a MAC layer with 8/16-bit I and W runs seed 004's multi-precision
+    MAC: Table 1's cycles per MAC (1/2/2/4), counted as passes of its 8×8 unit priced at a quarter of the
+    arch's full-width MAC (``mac_pass``, ``gated_pass``: zero-skipping keeps the arch's gated ratio).
+    ``cache``: a dict reused across calls on the same architecture keeps the mapper's choices.
     """
     if not isinstance(net, Network):
         from .frontend import load_onnx
@@ -161,6 +206,8 @@ def simulate(net, arch, dataflow: str | None = None, *, overrides=(), density: f
         raise AccelsimError(f"--density: must be within [0, 1], got {density}")
     if mode not in ("fast", "fine"):
         raise AccelsimError(f"mode: must be 'fast' or 'fine', got {mode!r}")
+    if precision and mode == "fine":
+        raise AccelsimError("mode 'fine' counts one element per word: run narrow precisions in 'fast' mode")
     mapping_specs = {}
     if mapping is not None:
         mapping_specs = load_mapping_file(mapping) if not isinstance(mapping, dict) else mapping
@@ -171,7 +218,10 @@ def simulate(net, arch, dataflow: str | None = None, *, overrides=(), density: f
     dataflow = fam.resolve_dataflow(dataflow)
     hier = fam.hierarchy(dataflow)
     table = arch.energy_table
-    cache = {}
+    if precision and hier.mac in table:
+        table[hier.mac].update({p: table[hier.mac].get(a, 0.0) / FULL_PASSES for a, p in PASS_ACTIONS.items()})
+    cache = {} if cache is None else cache
+    precision = precision or {}
     producers = {l.output: l for l in net.layers}
     layers = []
     for layer in net.layers:
@@ -179,11 +229,12 @@ def simulate(net, arch, dataflow: str | None = None, *, overrides=(), density: f
             zero = (zero_fractions or {}).get(layer.name, 1.0 - density if density is not None else 0.0)
             res = _mac_layer(layer, fam, hier, table, mapping_spec=mapping_specs.get(layer.name),
                              objective=objective, mode=mode, trace=trace, zero=zero, cache=cache,
-                             samples=samples, where=str(mapping or arch.path))
+                             samples=samples, where=str(mapping or arch.path), bits=precision.get(layer.name),
+                             word_bits=arch.word_bits)
         else:
             src = producers.get(layer.inputs[0]) if layer.inputs else None
             fused = layer.op in FUSABLE and len(layer.inputs) == 1 and src is not None and src.is_mac_layer
-            res = _vector_layer(layer, fam, hier, fused, trace)
+            res = _vector_layer(layer, fam, hier, fused, trace, precision.get(layer.name), arch.word_bits)
         res.energy_pj = energy_pj(res.counts, table, f"{arch.path}: ")
         layers.append(res)
     storage = {lv.name for lv in hier.levels} | {c.name for c in arch.components.values()

@@ -18,7 +18,7 @@ Reuse rules (the same in the closed form here and in the cycle-by-cycle walk of 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from math import prod
 
@@ -33,18 +33,30 @@ class Shape:
     bounds: tuple[tuple[str, int], ...]
     stride: tuple[int, int] = (1, 1)
     dilation: tuple[int, int] = (1, 1)
+    #: element widths per tensor, (("I", 8), ...), against the memories' ``word_bits`` (empty: one element a word)
+    bits: tuple[tuple[str, int], ...] = field(default=(), repr=False)  # repr: the mapper's seed stays the same
+    word_bits: int = field(default=16, repr=False)
 
     @classmethod
-    def of(cls, b: LoopBounds) -> "Shape":
+    def of(cls, b: LoopBounds, bits: dict | None = None, word_bits: int = 16) -> "Shape":
         g = b.groups
         vals = dict(G=g, N=b.N, K=b.K // g, C=b.C // g, P=b.P, Q=b.Q, R=b.R, S=b.S)
-        return cls(tuple((d, int(vals[d])) for d in DIMS), tuple(b.stride), tuple(b.dilation))
+        return cls(tuple((d, int(vals[d])) for d in DIMS), tuple(b.stride), tuple(b.dilation),
+                   tuple(sorted((bits or {}).items())), word_bits)
+
+    def stored(self, t: str, n: int, dram: bool = True) -> int:
+        """Memory words that ``n`` elements of tensor ``t`` take: narrow elements pack (two 8-bit ones to a
+        16-bit word). Partial sums stay wide on chip: outputs pack only in DRAM."""
+        b = dict(self.bits).get(t)
+        if not b or (t == "O" and not dram):
+            return n
+        return -(-n * b // self.word_bits)
 
     def __getitem__(self, d: str) -> int:
         return dict(self.bounds)[d]
 
     def with_bounds(self, **new) -> "Shape":
-        return Shape(tuple((d, new.get(d, v)) for d, v in self.bounds), self.stride, self.dilation)
+        return replace(self, bounds=tuple((d, new.get(d, v)) for d, v in self.bounds))
 
     @property
     def macs(self) -> int:
@@ -172,7 +184,8 @@ class Nest:
         keeper = self.hier.chain(t)[1]
         instances = prod(ax.size for lv in self.hier.levels[:keeper] for ax in lv.fanout)
         full = {d: self.bounds[d] for d in DIMS}
-        return self.shape.tensor_size(t, full) <= self.hier.levels[keeper].capacity * instances
+        return self.shape.stored(t, self.shape.tensor_size(t, full), dram=False) <= \
+            self.hier.levels[keeper].capacity * instances
 
     def counted(self, t: str, b: int, skip: bool, floor: int, first: bool = False) -> list[bool]:
         """Which loops outside boundary ``b`` refill tensor t's tile (see the module docstring)."""
@@ -244,7 +257,7 @@ class Nest:
         """Words a level instance must hold (×2 when double-buffered)."""
         lv = self.hier.levels[level]
         ext = self.tile_extents(level)
-        words = sum(self.shape.tensor_size(t, ext) for t in TENSORS if t in lv.keeps)
+        words = sum(self.shape.stored(t, self.shape.tensor_size(t, ext), dram=False) for t in TENSORS if t in lv.keeps)
         return words * (2 if lv.double_buffered else 1)
 
     def crosses_tiles(self, t: str) -> bool:
@@ -278,20 +291,24 @@ class Nest:
                         c.setdefault(comp, {}).setdefault(action, 0)
                         c[comp][action] += n
 
-                cw = self.words(t, b, self.counted(t, b, skip, floor))
-                pw = self.words(t, bd, self.counted(t, bd, skip, floor))
+                on_dram = parent == 0
+
+                def words(boundary, first=False, side_dram=False):
+                    n = self.words(t, boundary, self.counted(t, boundary, skip, floor, first=first))
+                    return self.shape.stored(t, n, dram=side_dram)
+                cw, pw = words(b), words(bd, side_dram=on_dram)
                 pname = self.hier.levels[parent].name
                 cname = self.hier.levels[child].name if child < n_levels else None
                 noc = self.noc_between(parent, child)
                 if t == "O":
-                    cfirst = self.words(t, b, self.counted(t, b, skip, floor, first=True)) if fresh else 0
-                    pfirst = self.words(t, bd, self.counted(t, bd, skip, floor, first=True)) if fresh else 0
+                    cfirst = words(b, first=True) if fresh else 0
+                    pfirst = words(bd, first=True, side_dram=on_dram) if fresh else 0
                     preads, pwrites, creads, cwrites, ncw = pw - pfirst, pw, cw, cw - cfirst, 2 * cw - cfirst
                 else:
                     preads, pwrites, creads, cwrites, ncw = pw, 0, 0, cw, cw
                     if parent == 0 and not split and self.is_resident(t):  # first fills are free
-                        pfirst = self.words(t, bd, self.counted(t, bd, skip, floor, first=True))
-                        cfirst = self.words(t, b, self.counted(t, b, skip, floor, first=True))
+                        pfirst = words(bd, first=True, side_dram=True)
+                        cfirst = words(b, first=True)
                         preads, cwrites, ncw = preads - pfirst, cwrites - cfirst, ncw - cfirst
                 if split:
                     dram[t] = (preads, pwrites, c)
