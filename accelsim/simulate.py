@@ -18,7 +18,7 @@ from .errors import AccelsimError
 from .ir.graph import Network
 from .mapping.io import build_mapping, format_nest, load_mapping_file
 from .mapping.mapper import SAMPLES, score, search
-from .kernels.mac import SEED004_TABLE1
+from .kernels.mac import SEED004_TABLE1, canonical
 from .mapping.nest import Nest, Shape
 
 #: seed 004's multi-precision MAC is counted in passes of its 8×8 unit; a full 16×16 MAC takes 4 (Table 1)
@@ -109,7 +109,7 @@ class Result:
 
 def _mac_layer(layer, fam, hier, table, *, mapping_spec, objective, mode, trace, zero, cache, samples, where,
                bits=None, word_bits=16):
-    shape = Shape.of(layer.mapped_bounds, bits, word_bits)
+    shape = Shape.of(layer.mapped_bounds, {t: b for t, b in (bits or {}).items() if t in "WIO"}, word_bits)
     if mapping_spec is not None:
         nest = Nest(hier, build_mapping(hier, shape, mapping_spec, f"{where}: {layer.name}"), shape)
     else:
@@ -156,10 +156,8 @@ def _best_nest(hier, shape, table, objective, samples, cache) -> Nest:
 
 
 def _passes(bits) -> int:
-    """Cycles per MAC of seed 004's multi-precision MAC at the layer's I×W widths (Table 1), 0 without one."""
-    if not bits or (bits.get("I"), bits.get("W")) not in ((8, 8), (8, 16), (16, 8), (16, 16)):
-        return 0
-    return SEED004_TABLE1[f"{bits['I']}x{bits['W']}"][0]
+    """Cycles per MAC of seed 004's multi-precision MAC at the layer's precision (Table 1), 0 without one."""
+    return SEED004_TABLE1[canonical(bits["mac"])][0] if bits and bits.get("mac") else 0
 
 
 def _vector_layer(layer, fam, hier, fused, trace, bits=None, word_bits=16):
@@ -190,9 +188,9 @@ def simulate(net, arch, dataflow: str | None = None, *, overrides=(), density: f
     path on a data set), else ``1 - density`` for every MAC layer (default density 1: no zeros).
     ``mapping``: a mapping file path or dict {layer: {level: loops}} overriding the mapper for its layers.
     ``mode``: "fast" (closed form per tile) or "fine" (cycle by cycle, per PE; small layers only).
-    ``precision``: {layer: {"I", "W", "O": bits}}: each tensor's element width against the arch's ``word_bits``
+    ``precision``: {layer: {"I", "W", "O": bits[, "mac": precision]}}: each tensor's element width against the arch's ``word_bits``
     (8-bit elements pack two to a 16-bit word: buffers hold twice as many, traffic halves; outputs pack in
-    DRAM, partial sums stay wide on chip); a MAC layer with 8/16-bit I and W runs seed 004's multi-precision
+    DRAM, partial sums stay wide on chip); ``"mac": "8x16"`` runs the layer on seed 004's multi-precision
     MAC: Table 1's cycles per MAC (1/2/2/4), counted as passes of its 8×8 unit priced at a quarter of the
     arch's full-width MAC (``mac_pass``, ``gated_pass``: zero-skipping keeps the arch's gated ratio).
     ``cache``: a dict reused across calls on the same architecture keeps the mapper's choices.
