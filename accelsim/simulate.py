@@ -117,16 +117,21 @@ def _mac_layer(layer, fam, hier, table, *, mapping_spec, objective, mode, trace,
             nest = _best_nest(hier, shape, table, objective, samples, cache)
         except AccelsimError as exc:
             raise AccelsimError(f"{where}: layer {layer.name}: {exc}") from None
-    tiles = fine_tiles(nest) if mode == "fine" else fast_tiles(nest)
     passes = _passes(bits)
-    for tile in tiles:  # seed 004's MAC takes Table 1's cycles per MAC
-        tile.steps *= passes or 1
-    timing = run_tiles(tiles, hier, slots=2 if hier.levels[1].double_buffered else 1, trace=trace)
-    counts = {}
-    for tile in tiles:
-        add_counts(counts, tile.counts)
-    dram = hier.levels[0].name
-    add_counts(counts, {dram: {"read": sum(t.load for t in tiles), "write": sum(t.store for t in tiles)}})
+    run_key = ("run", repr(nest.mapping), hier.levels, shape, passes, mode)
+    if trace or run_key not in cache:  # the tiles' timing and counts do not depend on the zeros
+        tiles = fine_tiles(nest) if mode == "fine" else fast_tiles(nest)
+        for tile in tiles:  # seed 004's MAC takes Table 1's cycles per MAC
+            tile.steps *= passes or 1
+        timing = run_tiles(tiles, hier, slots=2 if hier.levels[1].double_buffered else 1, trace=trace)
+        counts = {}
+        for tile in tiles:
+            add_counts(counts, tile.counts)
+        dram = hier.levels[0].name
+        add_counts(counts, {dram: {"read": sum(t.load for t in tiles), "write": sum(t.store for t in tiles)}})
+        cache[run_key] = timing, counts
+    timing, counts = cache[run_key]
+    counts = add_counts({}, counts)
     macs = layer.macs
     gated = round(macs * zero)
     compute = fam.compute_counts(hier, macs * (passes or 1), gated * (passes or 1), timing.cycles)
@@ -160,7 +165,7 @@ def _passes(bits) -> int:
     return SEED004_TABLE1[canonical(bits["mac"])][0] if bits and bits.get("mac") else 0
 
 
-def _vector_layer(layer, fam, hier, fused, trace, bits=None, word_bits=16):
+def _vector_layer(layer, fam, hier, fused, trace, bits, word_bits, cache):
     counts, steps, words_in, words_out, note = fam.vector_cost(layer, fused)
     if bits and bits.get("I"):  # narrow activations pack into the memories' words
         packed = lambda n: -(-n * bits["I"] // word_bits)  # noqa: E731
@@ -170,7 +175,10 @@ def _vector_layer(layer, fam, hier, fused, trace, bits=None, word_bits=16):
     if not counts and not words_in:
         return LayerResult(layer.name, layer.op, 0, 0, 0, 0.0, {}, {}, note=note)
     tile = Tile((0,), load=words_in, store=words_out, steps=steps, counts=counts)
-    timing = run_tiles([tile], hier, slots=1, trace=trace)
+    key = ("vector", hier.levels, words_in, words_out, steps)
+    if trace or key not in cache:
+        cache[key] = run_tiles([tile], hier, slots=1, trace=trace)
+    timing = cache[key]
     if words_in or words_out:
         add_counts(counts, {hier.levels[0].name: {"read": words_in, "write": words_out}})
     return LayerResult(layer.name, layer.op, 0, timing.cycles, timing.stall, 0.0, counts, {},
@@ -232,7 +240,7 @@ def simulate(net, arch, dataflow: str | None = None, *, overrides=(), density: f
         else:
             src = producers.get(layer.inputs[0]) if layer.inputs else None
             fused = layer.op in FUSABLE and len(layer.inputs) == 1 and src is not None and src.is_mac_layer
-            res = _vector_layer(layer, fam, hier, fused, trace, precision.get(layer.name), arch.word_bits)
+            res = _vector_layer(layer, fam, hier, fused, trace, precision.get(layer.name), arch.word_bits, cache)
         res.energy_pj = energy_pj(res.counts, table, f"{arch.path}: ")
         layers.append(res)
     storage = {lv.name for lv in hier.levels} | {c.name for c in arch.components.values()

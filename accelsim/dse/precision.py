@@ -32,7 +32,10 @@ PER_NET = {"16x16": (True, True), "8x16": (False, True), "16x8": (True, False), 
 
 def mac_layers(net) -> list[str]:
     """Names of the layers whose precision a state sets: the MAC layers (conv, dense), in order."""
-    names = [l.name for l in net.layers if l.is_mac_layer and l.op != "sam_dense"]
+    names = net.__dict__.get("_mac_layer_names")
+    if names is None:  # (net.layers sorts the graph: once per net)
+        names = net.__dict__["_mac_layer_names"] = [l.name for l in net.layers if l.is_mac_layer
+                                                     and l.op != "sam_dense"]
     if not names:
         raise AccelsimError(f"{net.source or net.name}: no conv or dense layer to assign a precision to")
     return names
@@ -112,7 +115,8 @@ class Calibrated:
         self._bytes = 0
         self._executor = QuantizedExecutor(spec_of(net, full(len(self.names)), base))
         self._out8 = parse("fixed(8)")
-        self._last = {t: i for i, l in enumerate(net.layers) for t in l.inputs}  # last reader of each tensor
+        self.layers = net.layers  # (a property that sorts the graph: once)
+        self._last = {t: i for i, l in enumerate(self.layers) for t in l.inputs}  # last reader of each tensor
         self.layer_runs = 0  # MAC layers executed (the cost the prefix cache saves)
         self.reference = self.evaluate(full(len(self.names)))["accuracy"]
 
@@ -133,7 +137,7 @@ class Calibrated:
                 for k, v in z.items():
                     zeros[k] = zeros.get(k, 0) + v
             n = len(self.x)
-            inputs = {l.name: n * int(np.prod(l.in_shapes[0][1:])) for l in self.net.layers if l.name in zeros}
+            inputs = {l.name: n * int(np.prod(l.in_shapes[0][1:])) for l in self.layers if l.name in zeros}
             self.tested[state] = {"accuracy": correct / n,
                                   "zero_fractions": {k: zeros[k] / inputs[k] for k in zeros}}
         return self.tested[state]
@@ -152,8 +156,8 @@ class Calibrated:
             at, env, zeros = 0, {next(iter(self.net.inputs)): self.x[start:start + self.batch_size]}, {}
         ex = self._executor
         ex.spec = _operand_words(spec)
-        for i in range(at, len(self.net.layers)):
-            layer = self.net.layers[i]
+        for i in range(at, len(self.layers)):
+            layer = self.layers[i]
             if layer.name in self.names:
                 done = len(zeros)
                 if done > k:  # every tensor still needed, just before the next MAC layer: the smallest point
