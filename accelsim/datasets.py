@@ -12,7 +12,8 @@ values), and ``for_network`` checks it against a model: one input and one score 
 
 ``Dataset.for_input_shape(shape)`` adapts images to a model input: an H×W image is enlarged by the largest
 integer nearest-neighbour factor that fits and centred with zero padding (digits 8×8 → 32×32 for LeNet-5,
-→ 24×24 padded to 28×28 and flattened to 784 for the seed 000 MLP).
+→ 24×24 padded to 28×28 and flattened to 784 for the seed 000 MLP); a 3-channel input gets the grey image on
+each channel.
 """
 from __future__ import annotations
 
@@ -86,6 +87,8 @@ class Dataset:
             raise AccelsimError(f"data set '{self.name}': samples of shape {x.shape[1:]} cannot feed a model "
                                 f"input of shape {target}")
         resized = _fit(img, out_hw)
+        if len(target) == 3 and target[0] == 3:  # grey images feed a colour input as three equal channels
+            resized = np.repeat(resized[:, None], 3, axis=1)
         return Dataset(self.name, resized.reshape(len(x), *target).astype(np.float32), self.y)
 
 
@@ -102,7 +105,7 @@ def _as_images(x):
 
 
 def _target_hw(target):
-    if len(target) == 3 and target[0] == 1:
+    if len(target) == 3 and target[0] in (1, 3):
         return target[1:]
     if len(target) == 2:
         return target

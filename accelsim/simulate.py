@@ -6,6 +6,7 @@ cycle-by-cycle) -> SimPy engine (cycles, stalls) -> counts -> energy = counts ×
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from itertools import combinations
 from math import ceil
 
 from .arch import Arch, load_arch, model
@@ -17,7 +18,7 @@ from .engine.tiles import Tile, add_counts, compress, fast_tiles
 from .errors import AccelsimError
 from .ir.graph import Network
 from .mapping.io import build_mapping, format_nest, load_mapping_file
-from .mapping.mapper import SAMPLES, search
+from .mapping.mapper import SAMPLES, score, search
 from .mapping.nest import Nest, Shape, by_component
 
 
@@ -117,37 +118,49 @@ def _dram_traffic(tiles, ratios):
     return totals
 
 
+#: seed 004's multi-precision MAC is counted in passes of its 8×8 unit; a full 16×16 MAC takes 4 (Table 1)
+PASS_ACTIONS = {"mac": "mac_pass", "gated_mac": "gated_pass"}
+FULL_PASSES = 4
+
+
 def _mac_layer(layer, fam, hier, *, mapping_spec, objective, mode, trace, zero, densities, cache, samples, where,
-               dataflow):
-    shape = Shape.of(layer.mapped_bounds)
+               dataflow, bits=None, word_bits=16):
+    shape = Shape.of(layer.mapped_bounds, {t: b for t, b in (bits or {}).items() if t in "WIO"}, word_bits)
     if layer.weights_produced:  # a W operand produced at run time (attention's K, V) is never resident or pre-loaded
         hier = replace(hier, resident=hier.resident - {"W"})
     pricing = fam.pricing(hier, densities)
     if mapping_spec is not None:
         nest = Nest(hier, build_mapping(hier, shape, mapping_spec, f"{where}: {layer.name}"), shape)
     else:
-        key = (shape, objective, hier.resident, tuple(sorted(pricing.dram_ratio.items())))
-        if key not in cache:
-            try:
-                space = fam.mapspace(hier, dataflow, shape)
-                cache[key] = search(hier, shape, pricing, objective, samples=samples, space=space).nest
-            except AccelsimError as exc:
-                raise AccelsimError(f"{where}: layer {layer.name}: {exc}") from None
-        nest = cache[key]
-    tiles = compress(fine_tiles(nest) if mode == "fine" else fast_tiles(nest))
-    dram = _dram_traffic(tiles, pricing.dram_ratio)
-    slots = 2 if (hier.levels[1].double or hier.prefetch) else 1
-    timing = run_tiles(tiles, hier, slots=slots, trace=trace)
-    per_tensor = {}
-    for tile in tiles:
-        add_counts(per_tensor, tile.counts, tile.repeat)
-    for t, actions in dram.items():
-        add_counts(per_tensor, {(hier.levels[0].name, t): actions})
+        try:
+            nest = _best_nest(fam, hier, dataflow, shape, pricing, objective, samples, cache)
+        except AccelsimError as exc:
+            raise AccelsimError(f"{where}: layer {layer.name}: {exc}") from None
+    passes = _passes(bits)
+    run_key = ("run", repr(nest.mapping), hier, shape, passes, mode, tuple(sorted(pricing.dram_ratio.items())))
+    if trace or run_key not in cache:  # the tiles' timing and counts do not depend on the MACs' zeros
+        tiles = compress(fine_tiles(nest) if mode == "fine" else fast_tiles(nest))
+        for tile in tiles:  # seed 004's MAC takes Table 1's cycles per MAC
+            tile.steps *= passes or 1
+        dram = _dram_traffic(tiles, pricing.dram_ratio)
+        slots = 2 if (hier.levels[1].double or hier.prefetch) else 1
+        timing = run_tiles(tiles, hier, slots=slots, trace=trace)
+        per_tensor = {}
+        for tile in tiles:
+            add_counts(per_tensor, tile.counts, tile.repeat)
+        for t, actions in dram.items():
+            add_counts(per_tensor, {(hier.levels[0].name, t): actions})
+        cache[run_key] = timing, per_tensor
+    timing, per_tensor = cache[run_key]
+    per_tensor = {k: dict(v) for k, v in per_tensor.items()}
     fam.gate(per_tensor, hier, zero)
     counts = by_component(per_tensor)
     macs = layer.macs
     gated = round(macs * zero)
-    add_counts(counts, fam.compute_counts(hier, macs, gated, timing.cycles))
+    compute = fam.compute_counts(hier, macs * (passes or 1), gated * (passes or 1), timing.cycles)
+    if passes:  # counted in passes of its 8x8 unit, each a quarter of a full-width MAC (Table 1)
+        compute[hier.mac] = {PASS_ACTIONS.get(a, a): n for a, n in compute[hier.mac].items()}
+    add_counts(counts, compute)
     add_counts(counts, fam.cycle_counts(timing.cycles))
     counts = {c: {a: n for a, n in acts.items() if n} for c, acts in counts.items()}
     return LayerResult(layer.name, layer.op, macs, timing.cycles, timing.stall,
@@ -156,8 +169,38 @@ def _mac_layer(layer, fam, hier, *, mapping_spec, objective, mode, trace, zero, 
                        tensor_counts=per_tensor)
 
 
-def _vector_layer(layer, fam, hier, fused, trace):
+def _best_nest(fam, hier, dataflow, shape, pricing, objective, samples, cache) -> Nest:
+    """The mapper's best nest for a shape (kept in ``cache``). With narrow tensors, the best nests found for the
+    same shape with any of them at full width compete too (they still fit), so narrowing never costs more."""
+    key = ("nest", hier, shape, shape.bits, objective, samples, tuple(sorted(pricing.dram_ratio.items())))
+    if key not in cache:
+        best = search(hier, shape, pricing, objective, samples=samples, space=fam.mapspace(hier, dataflow, shape))
+        narrow = [t for t, b in shape.bits if b < shape.word_bits]
+        for n in range(len(narrow)):
+            for kept in combinations(narrow, n):
+                wider = replace(shape, bits=tuple((t, b) for t, b in shape.bits if t in kept))
+                rival = _best_nest(fam, hier, dataflow, wider, pricing, objective, samples, cache)
+                other = score(hier, rival.mapping, shape, pricing)
+                best = min(best, other, key=lambda s: s.cost(objective))
+        cache[key] = best.nest
+    return cache[key]
+
+
+def _passes(bits) -> int:
+    """Cycles per MAC of seed 004's multi-precision MAC at the layer's precision (Table 1), 0 without one."""
+    if not bits or not bits.get("mac"):
+        return 0
+    from .kernels.mac import SEED004_TABLE1, canonical
+    return SEED004_TABLE1[canonical(bits["mac"])][0]
+
+
+def _vector_layer(layer, fam, hier, fused, trace, bits=None, word_bits=16):
     counts, steps, words_in, words_out, note = fam.vector_cost(layer, fused)
+    if bits and bits.get("I"):  # narrow activations pack into the memories' words
+        packed = lambda n: -(-n * bits["I"] // word_bits)  # noqa: E731
+        words_in, words_out = packed(words_in), packed(words_out)
+        if fam.vector_buffer in counts:
+            counts[fam.vector_buffer] = {a: packed(n) for a, n in counts[fam.vector_buffer].items()}
     if not counts and not words_in:
         return LayerResult(layer.name, layer.op, 0, 0, 0, 0.0, {}, {}, note=note)
     tile = Tile((0,), load={"I": words_in}, store={"O": words_out}, steps=steps)
@@ -199,7 +242,7 @@ def _densities(net, zero_fractions, density):
 def simulate(net, arch, dataflow: str | None = None, *, overrides=(), density: float | None = None,
              zero_fractions: dict | None = None, objective: str = "energy", mapping=None, mode: str = "fast",
              trace: bool = False, samples: int = SAMPLES, accuracy: float | None = None, progress=None,
-             densities: dict | None = None) -> Result:
+             densities: dict | None = None, precision: dict | None = None, cache: dict | None = None) -> Result:
     """Simulate a network on an architecture.
 
     ``net``: a Network or an ONNX path; ``arch``: an Arch or a YAML path (``overrides`` = KEY=VALUE).
@@ -210,6 +253,13 @@ def simulate(net, arch, dataflow: str | None = None, *, overrides=(), density: f
     ``densities`` {layer: {"I" or "O": non-zero fraction}} overrides what off-chip compression assumes of a
     layer's feature maps (by default: its zeros for its inputs, the next MAC layer's for its outputs).
     ``progress``: called with each layer once it is simulated (e.g. to advance a progress bar).
+    ``precision``: {layer: {"I", "W", "O": bits[, "mac": precision]}}: each tensor's element width against the
+    arch's ``word_bits`` (8-bit elements pack two to a 16-bit word: buffers hold twice as many, traffic halves;
+    outputs pack in DRAM, partial sums stay wide on chip); ``"mac": "8x16"`` runs the layer on seed 004's
+    multi-precision MAC: Table 1's cycles per MAC (1/2/2/4), counted as passes of its 8×8 unit priced at a quarter
+    of the arch's full-width MAC (``mac_pass``, ``gated_pass``: zero-skipping keeps the arch's gated ratio).
+    ``cache``: a dict of the mapper's choices and the tiles' timing, reused across calls (default: one per
+    architecture and dataflow for the whole process).
     """
     if not isinstance(net, Network):
         from .frontend import load_onnx
@@ -229,8 +279,14 @@ def simulate(net, arch, dataflow: str | None = None, *, overrides=(), density: f
     fam = model(arch)
     dataflow = fam.resolve_dataflow(dataflow)
     hier = fam.hierarchy(dataflow)
+    if precision and mode == "fine":
+        raise AccelsimError("mode 'fine' counts one element per word: run narrow precisions in 'fast' mode")
     table = arch.energy_table
-    cache = _MAPPINGS.setdefault((arch.path, repr(arch.raw), dataflow, samples), {})
+    if precision and hier.mac in table:
+        table[hier.mac].update({p: table[hier.mac].get(a, 0.0) / FULL_PASSES for a, p in PASS_ACTIONS.items()})
+    if cache is None:
+        cache = _CACHES.setdefault((arch.path, repr(arch.raw), dataflow), {})
+    precision = precision or {}
     found = _densities(net, zero_fractions, density)
     for name, given in (densities or {}).items():
         found.setdefault(name, {}).update(given)
@@ -242,11 +298,12 @@ def simulate(net, arch, dataflow: str | None = None, *, overrides=(), density: f
             zero = (zero_fractions or {}).get(layer.name, 1.0 - density if density is not None else 0.0)
             res = _mac_layer(layer, fam, hier, mapping_spec=mapping_specs.get(layer.name), objective=objective,
                              mode=mode, trace=trace, zero=zero, densities=densities[layer.name], cache=cache,
-                             samples=samples, where=str(mapping or arch.path), dataflow=dataflow)
+                             samples=samples, where=str(mapping or arch.path), dataflow=dataflow,
+                             bits=precision.get(layer.name), word_bits=arch.word_bits)
         else:
             src = producers.get(layer.inputs[0]) if layer.inputs else None
             fused = layer.op in FUSABLE and len(layer.inputs) == 1 and src is not None and src.is_mac_layer
-            res = _vector_layer(layer, fam, hier, fused, trace)
+            res = _vector_layer(layer, fam, hier, fused, trace, precision.get(layer.name), arch.word_bits)
         res.energy_pj = energy_pj(res.counts, table, f"{arch.path}: ")
         layers.append(res)
         if progress is not None:
@@ -257,8 +314,9 @@ def simulate(net, arch, dataflow: str | None = None, *, overrides=(), density: f
                   storage, accuracy, layer_pipeline=fam.layer_pipeline, objective=objective)
 
 
-#: mappings found per (architecture, dataflow, budget), per layer shape: reused across layers and runs
-_MAPPINGS: dict = {}
+#: per (architecture, dataflow): the mappings found per layer shape and the tiles' timing, reused across layers
+#: and runs in one process
+_CACHES: dict = {}
 
 
 def show_mapping(result: Result) -> str:

@@ -538,7 +538,7 @@ def text_labels(d):
 
 @case
 def samples_of_the_wrong_shape(d):
-    return Case(eval_on(npz_file(d, "shape.npz", np.zeros((3, 5, 7)), np.arange(3))), ("shape.npz", "(5, 7)"))
+    return Case(eval_on(npz_file(d, "shape.npz", np.zeros((3, 2, 5, 7)), np.arange(3))), ("shape.npz", "(2, 5, 7)"))
 
 
 @case

@@ -116,7 +116,7 @@ class RowStationary:
     within their sizes, n images per pass, the full output row slid through each PE — with a default schedule
     above it (psums of as many filter blocks as fit stay in the buffer while channels stream: the chip's
     policy). ``uppers(m)`` yields the schedules above a pass: how many filter blocks, channel blocks, strips and
-    images the buffer holds, which reuse each loop order keeps, what the filter buffer keeps across passes.
+    images the buffer holds and which reuse each loop order keeps.
     A set is strip-mined only when it does not fit the array even folded (the paper's definition: sets larger
     than the array are folded, then strip-mined). Only choices that cannot win are left out: factors larger than
     needed for the same number of chunks, and arrays using under 3/4 of the PEs the best one uses.
@@ -218,7 +218,10 @@ class RowStationary:
         return Mapping(levels)
 
     def uppers(self, mapping: Mapping):
-        """Every schedule above the pass of ``mapping`` that fits the buffers."""
+        """The schedules above the pass of ``mapping`` that can win: every loop order class of the buffer and of
+        DRAM, over the buffer tiles that fit and cannot grow in any dimension (a larger factor never moves more
+        DRAM words: fewer refetches of what the larger tile now holds). The filter buffer keeps one pass's
+        filters; reuse of them across images or strips is the buffer's order class with N, P innermost."""
         sh = self.shape
         lv = mapping.levels
         pass_ext = dict.fromkeys("NKCPQRS", 1)
@@ -230,18 +233,33 @@ class RowStationary:
             return
         rem = self._remaining(pass_ext)
         dims = [d for d in "NKCP" if rem[d] > 1] + (["Q"] if pass_ext["Q"] < sh["Q"] else [])
-        for glb_f in product(*(divisor_choices(rem[d], rem[d]) for d in dims)):
+        choices = [divisor_choices(rem[d], rem[d]) for d in dims]
+        seen = set()
+        for glb_f in self._maximal(pass_ext, dims, choices):
             glb = dict(zip(dims, glb_f))
-            if not self._fits(pass_ext, glb):
-                continue
-            fb_dims = [d for d in "NP" if ceil(rem[d] / glb.get(d, 1)) > 1]
-            for fb_f in product(*([1, ceil(rem[d] / glb.get(d, 1))] for d in fb_dims)):
-                fb = dict(zip(fb_dims, fb_f))
-                if any(f > 1 for f in fb_f) and not self._fits(pass_ext, {d: glb.get(d, 1) * fb.get(d, 1) for d in rem}):
-                    continue
-                for glb_order in ("W", "I", "O"):
-                    for dram_order in ("W", "I", "O"):
-                        yield self._with_upper(lv, pass_ext, glb, fb, glb_order, dram_order)
+            for glb_order in ("W", "I", "O"):
+                for dram_order in ("W", "I", "O"):
+                    m = self._with_upper(lv, pass_ext, glb, {}, glb_order, dram_order)
+                    key = (tuple(m.levels[0].temporal), tuple(m.levels[1].temporal))
+                    if key not in seen:
+                        seen.add(key)
+                        yield m
+
+    def _maximal(self, pass_ext, dims, choices, prefix=()):
+        """Buffer factor vectors (one per dim, from ``choices``) that fit and where no factor can grow alone."""
+        if len(prefix) == len(dims):
+            glb = dict(zip(dims, prefix))
+            grow = [dict(glb, **{d: nxt[0]}) for d, ch, f in zip(dims, choices, prefix)
+                    for nxt in [[c for c in ch if c > f][:1]] if nxt]
+            if not any(self._fits(pass_ext, g) for g in grow):
+                yield prefix
+            return
+        i = len(prefix)
+        for f in choices[i]:
+            partial = dict(zip(dims, prefix + (f,)))
+            if not self._fits(pass_ext, partial):
+                break  # larger factors of this dim fit even less
+            yield from self._maximal(pass_ext, dims, choices, prefix + (f,))
 
 
 def _pairs(sets: int, c: int, k: int):

@@ -156,7 +156,7 @@ def sampled(hier: Hierarchy, shape: Shape, samples: int = SAMPLES, seed: int = 0
 
 
 def search(hier: Hierarchy, shape: Shape, pricing: Pricing | dict, objective: str = "energy",
-           samples: int = SAMPLES, seed: int = 0, space=None, refine: int = 8) -> Scored:
+           samples: int = SAMPLES, seed: int = 0, space=None, refine: int = 4) -> Scored:
     """The best mapping of a layer shape among ``space`` (default: the sampled generic mapspace).
 
     A structured space (with ``arrays()`` and ``uppers(mapping)``) is searched in two stages: every array

@@ -23,7 +23,7 @@ widths, compression, word widths) apply where they belong; :func:`by_component` 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from math import prod
 
@@ -42,18 +42,30 @@ class Shape:
     bounds: tuple[tuple[str, int], ...]
     stride: tuple[int, int] = (1, 1)
     dilation: tuple[int, int] = (1, 1)
+    #: element widths per tensor, (("I", 8), ...), against the memories' ``word_bits`` (empty: one element a word)
+    bits: tuple[tuple[str, int], ...] = field(default=(), repr=False)  # repr: the mapper's seed stays the same
+    word_bits: int = field(default=16, repr=False)
 
     @classmethod
-    def of(cls, b: LoopBounds) -> "Shape":
+    def of(cls, b: LoopBounds, bits: dict | None = None, word_bits: int = 16) -> "Shape":
         g = b.groups
         vals = dict(G=g, N=b.N, K=b.K // g, C=b.C // g, P=b.P, Q=b.Q, R=b.R, S=b.S)
-        return cls(tuple((d, int(vals[d])) for d in DIMS), tuple(b.stride), tuple(b.dilation))
+        return cls(tuple((d, int(vals[d])) for d in DIMS), tuple(b.stride), tuple(b.dilation),
+                   tuple(sorted((bits or {}).items())), word_bits)
 
     def __getitem__(self, d: str) -> int:
         return self.bounds[_DI[d]][1]
 
     def with_bounds(self, **new) -> "Shape":
-        return Shape(tuple((d, new.get(d, v)) for d, v in self.bounds), self.stride, self.dilation)
+        return replace(self, bounds=tuple((d, new.get(d, v)) for d, v in self.bounds))
+
+    def stored(self, t: str, n: int, dram: bool = True) -> int:
+        """Memory words that ``n`` elements of tensor ``t`` take: narrow elements pack (two 8-bit ones to a
+        16-bit word). Partial sums stay wide on chip: outputs pack only in DRAM."""
+        b = dict(self.bits).get(t)
+        if not b or (t == "O" and not dram):
+            return n
+        return -(-n * b // self.word_bits)
 
     @property
     def macs(self) -> int:
@@ -209,7 +221,8 @@ class Nest:
         keeper = self.hier.chain(t)[1]
         instances = prod(ax.size for lv in self.hier.levels[:keeper] for ax in lv.fanout)
         full = {d: self.bounds[d] for d in DIMS}
-        return self.shape.tensor_size(t, full) <= self.hier.levels[keeper].capacity * instances
+        return self.shape.stored(t, self.shape.tensor_size(t, full), dram=False) <= \
+            self.hier.levels[keeper].capacity * instances
 
     def counted(self, t: str, b: int, skip: bool, floor: int, first: bool = False, order=None) -> list[bool]:
         """Which loops outside boundary ``b`` refill tensor t's tile (see the module docstring)."""
@@ -329,8 +342,9 @@ class Nest:
         return total
 
     def pair_words(self, t: str, parent: int, child: int, side: str, first: bool = False) -> int:
+        """Memory words of a pair's fills (narrow elements packed; partial sums packed only in DRAM)."""
         order, b, modes, _, _ = self.pair_view(t, parent, child, side, first)
-        return self.words(t, b, modes, order)
+        return self.shape.stored(t, self.words(t, b, modes, order), dram=side == "parent" and parent == 0)
 
     def steps(self) -> int:
         """Compute cycles: temporal index tuples that carry at least one MAC."""
@@ -374,7 +388,8 @@ class Nest:
         """Words a level instance must hold (a double-buffered tensor twice)."""
         lv = self.hier.levels[level]
         ext = self.tile_extents(level)
-        return sum(self.shape.tensor_size(t, ext) * (2 if t in lv.double else 1) for t in TENSORS if t in lv.keeps)
+        return sum(self.shape.stored(t, self.shape.tensor_size(t, ext), dram=False) * (2 if t in lv.double else 1)
+                   for t in TENSORS if t in lv.keeps)
 
     def fits(self) -> bool:
         return all(lv.capacity is None or self.footprint(i) <= lv.capacity for i, lv in enumerate(self.hier.levels))
@@ -387,6 +402,7 @@ class Nest:
 
     def counts(self, inner_only: bool = False, fresh: bool = True) -> dict:
         """Access counts per (component, tensor): {action: n}, compute and reduction steps and MACs, in closed form.
+        Counts are in memory words: narrow elements of ``shape.bits`` pack into the arch's word.
 
         With ``inner_only`` (one DRAM-level tile, for the engine) the pair under DRAM of each tensor is
         reported apart in ``dram[t] = (DRAM reads, DRAM writes, on-chip counts of the fill)``: the engine
