@@ -6,7 +6,6 @@ cycle-by-cycle) -> SimPy engine (cycles, stalls) -> counts -> energy = counts ×
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from itertools import combinations
 from math import ceil
 
 from .arch import Arch, load_arch, model
@@ -170,18 +169,14 @@ def _mac_layer(layer, fam, hier, *, mapping_spec, objective, mode, trace, zero, 
 
 
 def _best_nest(fam, hier, dataflow, shape, pricing, objective, samples, cache) -> Nest:
-    """The mapper's best nest for a shape (kept in ``cache``). With narrow tensors, the best nests found for the
-    same shape with any of them at full width compete too (they still fit), so narrowing never costs more."""
+    """The mapper's best nest for a shape (kept in ``cache``). With narrow tensors, the best nest found for the
+    same shape at full width competes too (it still fits), so narrowing never costs more than full width."""
     key = ("nest", hier, shape, shape.bits, objective, samples, tuple(sorted(pricing.dram_ratio.items())))
     if key not in cache:
         best = search(hier, shape, pricing, objective, samples=samples, space=fam.mapspace(hier, dataflow, shape))
-        narrow = [t for t, b in shape.bits if b < shape.word_bits]
-        for n in range(len(narrow)):
-            for kept in combinations(narrow, n):
-                wider = replace(shape, bits=tuple((t, b) for t, b in shape.bits if t in kept))
-                rival = _best_nest(fam, hier, dataflow, wider, pricing, objective, samples, cache)
-                other = score(hier, rival.mapping, shape, pricing)
-                best = min(best, other, key=lambda s: s.cost(objective))
+        if any(b < shape.word_bits for _, b in shape.bits):
+            wide = _best_nest(fam, hier, dataflow, replace(shape, bits=()), pricing, objective, samples, cache)
+            best = min(best, score(hier, wide.mapping, shape, pricing), key=lambda s: s.cost(objective))
         cache[key] = best.nest
     return cache[key]
 

@@ -121,12 +121,13 @@ def test_narrow_words_halve_dram_and_buffer_traffic():
     # a dense layer of 24 weights and 6 inputs that fits the global buffer: each word crosses DRAM once
     # (16-bit: 24 + 6 reads, 4 writes); 8-bit elements pack two to a 16-bit word (Eyeriss word_bits 16)
     net = net_of(dense("fc", "x", "y", 1, 4, 6))
-    arch = load_arch(str(ROOT / "arch/eyeriss.yaml"))
-    wide = simulate(net, arch, precision={"fc": {"I": 16, "W": 16, "O": 16}})
+    arch = load_arch(str(ROOT / "arch/eyeriss.yaml"), ["components.dram.compression={}"])
+    one_pe = {"fc": {"psum_spad": {"temporal": [["K", 4], ["C", 6]]}}}  # each tensor crosses DRAM in one transfer
+    wide = simulate(net, arch, precision={"fc": {"I": 16, "W": 16, "O": 16}}, mapping=one_pe)
     assert wide.layers[0].counts["dram"] == {"read": 30, "write": 4}
-    narrow = simulate(net, arch, precision={"fc": {"I": 8, "W": 8, "O": 8}})
+    narrow = simulate(net, arch, precision={"fc": {"I": 8, "W": 8, "O": 8}}, mapping=one_pe)
     assert narrow.layers[0].counts["dram"] == {"read": 12 + 3, "write": 2}
-    w_only = simulate(net, arch, precision={"fc": {"I": 16, "W": 8, "O": 16}})
+    w_only = simulate(net, arch, precision={"fc": {"I": 16, "W": 8, "O": 16}}, mapping=one_pe)
     assert w_only.layers[0].counts["dram"] == {"read": 12 + 6, "write": 4}
     gb = lambda r: sum(r.layers[0].counts["global_buffer"].values())  # noqa: E731
     assert gb(narrow) < gb(wide)
@@ -135,16 +136,18 @@ def test_narrow_words_halve_dram_and_buffer_traffic():
 
 def test_seed004_mac_costs_table1_cycles_and_energy():
     # seed 004 Table 1: 16x16 takes 4 passes of the 8x8 unit, 8x16 and 16x8 two, 8x8 one, each 0.95 pJ; the
-    # arch's MAC price is a full-width MAC, so a pass costs a quarter of it; zero-skipped MACs 0.103 of that
+    # arch's MAC price is a full-width MAC, so a pass costs a quarter of it; a zero-gated pass a quarter of the
+    # arch's gated MAC; idle MAC units cost their idle price per cycle
     net = net_of(dense("fc", "x", "y", 1, 4, 6))
     arch = load_arch(str(ROOT / "arch/eyeriss.yaml"))
-    mac = arch.energy_table["pe_array"]["mac"]
+    t = arch.energy_table["pe_array"]
     for p, passes in (("16x16", 4), ("8x16", 2), ("16x8", 2), ("8x8", 1)):
         i, w = (int(b) for b in p.split("x"))
         r = simulate(net, arch, precision={"fc": {"I": i, "W": w, "O": 16, "mac": p}}, density=0.5)
         pe = r.layers[0].counts["pe_array"]
         assert pe["mac_pass"] == 12 * passes and pe["gated_pass"] == 12 * passes
-        assert r.layers[0].energy_pj["pe_array"] == pytest.approx(12 * passes * mac / 4 * (1 + 0.103))
+        assert r.layers[0].energy_pj["pe_array"] == pytest.approx(
+            12 * passes * (t["mac"] + t["gated_mac"]) / 4 + pe.get("idle", 0) * t["idle"])
 
 
 @pytest.fixture(scope="module")
