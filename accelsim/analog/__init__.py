@@ -31,6 +31,9 @@ from ..functional.reference import conv_weights, im2col
 from ..ir import Layer
 from ..kernels.adc import convert_add
 
+PLANE_BLOCK = 1 << 21  # input-plane values laid out at once (8 MB in float32)
+SUM_BLOCK = 1 << 23  # column sums computed at once (32 MB in float32)
+
 
 @dataclass(frozen=True)
 class ArrayConfig:
@@ -66,13 +69,32 @@ class ArrayConfig:
         return self.adc_levels or (1 << self.adc_bits)
 
 
-def _planes(xi: np.ndarray, bits: int, mode: str):
-    """[(weight, plane of xi)], each plane made when it is used (all at once would be ``bits`` copies of xi):
-    integer inputs as bit planes (two's complement, MSB negative) or one level plane."""
-    if mode == "levels":
-        return [(1, lambda: xi)]
-    u = np.where(xi < 0, xi + (1 << bits), xi)
-    return [((-1 if t == bits - 1 else 1) << t, lambda t=t: (u >> t) & 1) for t in range(bits)]
+class _Planes:
+    """The input planes of integer inputs xi (n × C): bit planes (two's complement, MSB negative, weights ±2^t) or
+    one level plane (weight 1); laid out on the arrays when used (all at once would be ``bits`` copies of xi)."""
+
+    def __init__(self, xi: np.ndarray, bits: int, mode: str):
+        self.levels = mode == "levels"
+        # two's complement words, in the smallest unsigned dtype that holds them (planes are made from them)
+        self.u = xi if self.levels else np.where(xi < 0, xi + (1 << bits), xi).astype(
+            np.min_scalar_type((1 << bits) - 1))
+        self.weights = [1] if self.levels else [(-1 if t == bits - 1 else 1) << t for t in range(bits)]
+
+    def plane(self, t: int, chunks: int, rows: int) -> np.ndarray:
+        """(chunks, n, rows): plane t in float64, zero-padded to chunks·rows word lines."""
+        values = self.u if self.levels else (self.u >> t) & 1
+        out = np.zeros((len(values), chunks * rows))
+        out[:, :values.shape[1]] = values
+        return out.reshape(len(values), chunks, rows).transpose(1, 0, 2)
+
+    def columns(self, n0: int, n1: int, chunks: int, rows: int, dtype) -> np.ndarray:
+        """(chunks, rows, T·(n1 − n0)): every plane of inputs n0:n1 as columns, zero-padded likewise."""
+        u = self.u[n0:n1].T
+        t = np.arange(len(self.weights))
+        values = u[:, None] if self.levels else (u[:, None] >> t[None, :, None]) & 1
+        out = np.zeros((chunks * rows, len(t), n1 - n0), dtype)
+        out[:u.shape[0]] = values
+        return out.reshape(chunks, rows, -1)
 
 
 def _slices(wi: np.ndarray, cfg: ArrayConfig, bits: int):
@@ -134,56 +156,81 @@ class Arrays:
         Every input plane's column sums on every slice's arrays go through the ADC. When the ADC renders every
         sum the data can reach exactly (unit steps from an integer origin, no sum outside its range), the
         conductances are integers and there is no read noise, that is the exact integer product: one GEMM of the
-        inputs with the programmed weights. Otherwise plane by plane, summed in float32 where the sums are
-        integers it holds (else float64), with the ADC and shift-and-add in one pass. Random draws come in the
-        same order either way: programming a slice, then its planes' read noise."""
+        inputs with the programmed weights. Otherwise, with integer conductances, the column sums of every plane
+        on every slice are one GEMM per block of inputs, in float32 when exact there, and the ADC and
+        shift-and-add take them in one pass; with programming variation (float64 conductances) plane by plane,
+        with the GEMMs one conversion at a time would make. Random draws come in the same order either way:
+        programming a slice, then its planes' read noise."""
         cfg, n = self.cfg, xi.shape[0]
-        planes = _planes(xi, in_bits, cfg.inputs)
+        planes = _Planes(xi, in_bits, cfg.inputs)
         max_in = int(np.abs(xi).max(initial=0)) if cfg.inputs == "levels" else 1
         # the ADC spans the worst-case column sum of this encoding, times adc_full_scale
         hi = cfg.rows * max_in * ((1 << cfg.cell_bits) - 1 if cfg.weights == "differential" else 1)
         lo = -hi if (cfg.weights == "signed" or cfg.inputs == "levels") else 0
         lo, hi = lo * cfg.adc_full_scale, hi * cfg.adc_full_scale
         step = max((hi - lo) / (cfg.levels - 1), 1.0) if hi > lo else 1.0
+        adc = (lo, step, max_in)
         out, clipped = np.zeros((n, self.k)), 0
-        if cfg.read_noise:  # noise is drawn per conversion, after its slice is programmed
+        if cfg.variation:
             for sw, g in self._program(rng):
-                clipped += self._convert(out, planes, sw, g, lo, step, max_in, rng)
+                clipped += self._convert_each(out, planes, sw, g, adc, rng)
+        elif cfg.read_noise:
+            for sw, g in self._program(rng):
+                noise = rng.standard_normal((len(planes.weights), self.chunks, n, self.k))  # plane after plane
+                clipped += self._convert_blocks(out, planes, [(sw, g)], adc, noise)
         else:
             programmed = list(self._program(rng))
             a, b = (int(xi.min(initial=0)), int(xi.max(initial=0))) if cfg.inputs == "levels" else (0, 1)
             ranges = self.ranges if self.ideal else self._column_ranges(programmed)
-            if (not cfg.variation and step == 1.0 and lo == round(lo)
-                    and all(lo <= (a * pos - b * neg).min() and (b * pos - a * neg).max() <= lo + cfg.levels - 1
-                            for pos, neg in ranges)):
+            if step == 1.0 and lo == round(lo) and all(
+                    lo <= (a * pos - b * neg).min() and (b * pos - a * neg).max() <= lo + cfg.levels - 1
+                    for pos, neg in ranges):
                 # Σ_t weight_t · plane_t = xi and Σ_s weight_s · cells_s = the programmed weights
                 weights = self.weights if self.ideal else sum(sw * g for sw, g in programmed)[:self.c]
                 out = xi.astype(np.float64) @ weights
             else:
-                for sw, g in programmed:
-                    clipped += self._convert(out, planes, sw, g, lo, step, max_in, rng)
+                clipped += self._convert_blocks(out, planes, programmed, adc)
         if stats is not None:
             stats["adc_conversions"] = stats.get("adc_conversions", 0) + out.size * self.chunks * len(
-                planes) * len(self.slices)
+                planes.weights) * len(self.slices)
             stats["adc_clipped"] = stats.get("adc_clipped", 0) + clipped
         return out
 
-    def _convert(self, out, planes, sw, g, lo, step, max_in, rng) -> int:
-        """out += Σ_planes weight · ADC(column sums of the plane on arrays holding g); returns clipped sums."""
-        cfg, chunks, n = self.cfg, self.chunks, out.shape[0]
-        rows, integer = cfg.rows, not cfg.variation
-        if integer and chunks == 1:  # the padding rows hold zeros: exact sums need not read them
-            rows, g = rows - self.pad, g[:rows - self.pad]
-        exact32 = integer and rows * max_in * float(np.abs(g).max(initial=0)) < 2 ** 24
-        dtype = np.float32 if exact32 else np.float64
-        gc = g.reshape(chunks, rows, -1).astype(dtype)
+    def _convert_each(self, out, planes, sw, g, adc, rng) -> int:
+        """out += Σ_t weight_t · sw · ADC(column sums of plane t on arrays holding float64 conductances g), plane
+        by plane over all inputs (read noise drawn per plane); returns clipped sums."""
+        lo, step, _ = adc
+        gc = g.reshape(self.chunks, self.cfg.rows, -1)
         clipped = 0
-        for sx, plane in planes:
-            p = plane().astype(dtype)
-            p = np.pad(p, ((0, 0), (0, chunks * rows - p.shape[1])))
-            ps = np.matmul(p.reshape(n, chunks, rows).transpose(1, 0, 2), gc)  # (chunks, n, K) column sums
-            noise = rng.standard_normal(ps.shape) if cfg.read_noise else np.empty((0, 0, 0))
-            clipped += convert_add(ps, noise, cfg.read_noise, lo, step, cfg.levels, sx * sw, out)
+        for t, sx in enumerate(planes.weights):
+            sums = np.matmul(planes.plane(t, self.chunks, self.cfg.rows), gc)  # (chunks, n, K)
+            noise = rng.standard_normal(sums.shape) if self.cfg.read_noise else np.empty(0)
+            clipped += convert_add(sums.reshape(self.chunks, 1, 1, 1, -1), noise, self.cfg.read_noise, lo, step,
+                                   self.cfg.levels, [[sx * sw]], out.reshape(1, -1))
+        return clipped
+
+    def _convert_blocks(self, out, planes, programmed, adc, noise=None) -> int:
+        """The same for integer conductances: every plane on every slice's arrays as one GEMM per block of inputs
+        (float32 when its sums are exact there; a single array reads only its used word lines), ``noise``
+        (planes, chunks, n, K) drawn for a single slice."""
+        lo, step, max_in = adc
+        rows = self.cfg.rows - (self.pad if self.chunks == 1 else 0)
+        top = max(float(np.abs(g).max(initial=0)) for _, g in programmed)
+        dtype = np.float32 if rows * max_in * top < 2 ** 24 else np.float64
+        cells = np.concatenate([g[:self.chunks * rows].reshape(self.chunks, rows, -1) for _, g in programmed],
+                               axis=2).transpose(0, 2, 1).astype(dtype)  # (chunks, S·K, rows)
+        t, s, k = len(planes.weights), len(programmed), self.k
+        weights = [[sx * sw for sx in planes.weights] for sw, _ in programmed]
+        block = max(1, min(PLANE_BLOCK // (t * self.chunks * rows), SUM_BLOCK // (t * self.chunks * s * k)))
+        clipped = 0
+        for n0 in range(0, out.shape[0], block):
+            n1 = min(out.shape[0], n0 + block)
+            sums = np.matmul(cells, planes.columns(n0, n1, self.chunks, rows, dtype))  # (chunks, S·K, T·n)
+            block_noise = np.empty(0) if noise is None else noise[:, :, n0:n1].transpose(1, 3, 0, 2).copy()
+            transposed = out[n0:n1].T.copy()
+            clipped += convert_add(sums.reshape(self.chunks, s, k, t, n1 - n0), block_noise, self.cfg.read_noise,
+                                   lo, step, self.cfg.levels, weights, transposed)
+            out[n0:n1] = transposed.T
         return clipped
 
 
