@@ -14,7 +14,7 @@ partial sums fit its mantissa).
 """
 from __future__ import annotations
 
-from functools import partial
+from functools import lru_cache, partial
 
 import numba
 import numpy as np
@@ -122,29 +122,25 @@ def prepare(w: np.ndarray, b, dtype):
     """x -> Σ x·w (NCHW in and out, no bias) for the conv with loop bounds ``b``, summed in ``dtype``; None when
     neither engine computes it (a float64 grouped, non-depthwise conv)."""
     if np.dtype(dtype) == np.float32:
-        return OnnxConv(w, b)
+        from onnx import helper, numpy_helper
+        node = helper.make_node("Conv", ["x", "w"], ["y"], kernel_shape=[b.R, b.S], strides=list(b.stride),
+                                dilations=list(b.dilation), pads=list(b.pads), group=b.groups)
+        return onnx_node(node, numpy_helper.from_array(np.asarray(w, np.float32), "w"))
     return partial(conv2d, w=w, b=b, dtype=dtype) if supports(b) else None
 
 
-class OnnxConv:
-    """A float32 convolution with fixed weights, run by an onnxruntime session built once."""
+def onnx_node(node, *initializers):
+    """x -> output of an onnxruntime session running ``node`` on float32 NCHW input "x" (output "y")."""
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
 
-    def __init__(self, w: np.ndarray, b):
-        import onnxruntime as ort
-        from onnx import TensorProto, helper, numpy_helper
-
-        node = helper.make_node("Conv", ["x", "w"], ["y"], kernel_shape=[b.R, b.S], strides=list(b.stride),
-                                dilations=list(b.dilation), pads=list(b.pads), group=b.groups)
-        graph = helper.make_graph([node], "conv", [helper.make_tensor_value_info("x", TensorProto.FLOAT,
-                                                                                 ["N", b.C, "H", "W"])],
-                                  [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
-                                  [numpy_helper.from_array(np.asarray(w, np.float32), "w")])
-        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
-        self.session = ort.InferenceSession(model.SerializeToString(), threads.onnxruntime_options(),
-                                            providers=["CPUExecutionProvider"])
-
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        return self.session.run(None, {"x": np.ascontiguousarray(x, np.float32)})[0]
+    graph = helper.make_graph([node], node.op_type, [helper.make_tensor_value_info("x", TensorProto.FLOAT,
+                                                                                   ["N", "C", "H", "W"])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], list(initializers))
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    session = ort.InferenceSession(model.SerializeToString(), threads.onnxruntime_options(),
+                                   providers=["CPUExecutionProvider"])
+    return lambda x: session.run(None, {"x": np.ascontiguousarray(x, np.float32)})[0]
 
 
 def _conv_by_filter_rows(xp, w, b, out):
@@ -187,7 +183,23 @@ def _maxpool_nchw(x, kh, kw, sh, sw, pt, pl, out):
 
 
 def maxpool2d(x: np.ndarray, kernel, stride, pads, out_hw) -> np.ndarray:
-    """Max pooling of NCHW ``x``; NCHW out."""
+    """Max pooling of NCHW ``x``; NCHW out. float32 without NaN runs in onnxruntime's MaxPool (MLAS: 3-4× the
+    numba kernel, measured on seed004_ic's pools); NaN needs the numba kernel, which propagates it as np.maximum
+    does (MLAS's max drops it), and so do other dtypes."""
+    if x.dtype == np.float32 and x.size and not np.isnan(x.max()):
+        (kh, kw), (sh, sw), (pt, pl, pb, pr) = kernel, stride, pads
+        floor_mode = ((x.shape[2] + pt + pb - kh) // sh + 1, (x.shape[3] + pl + pr - kw) // sw + 1)
+        out = _onnx_maxpool(tuple(kernel), tuple(stride), tuple(pads), floor_mode != tuple(out_hw))(x)
+        if out.shape[2:] == tuple(out_hw):
+            return out
     out = np.empty((*x.shape[:2], *out_hw), x.dtype)
     threads.run_parallel(_maxpool_nchw, np.ascontiguousarray(x), *kernel, *stride, pads[0], pads[1], out)
     return out
+
+
+@lru_cache(maxsize=None)
+def _onnx_maxpool(kernel, stride, pads, ceil: bool):
+    """x -> onnxruntime MaxPool of float32 NCHW x (one session per pooling)."""
+    from onnx import helper
+    return onnx_node(helper.make_node("MaxPool", ["x"], ["y"], kernel_shape=list(kernel), strides=list(stride),
+                                      pads=list(pads), ceil_mode=int(ceil)))
