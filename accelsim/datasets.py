@@ -7,18 +7,22 @@
   [−0.9, 0.9]; label = index of r. Test set: 10,000 signals from seed 1 (training draws use other seeds).
 * ``npz:PATH``: arrays ``x`` (batch first) and ``y`` (integer labels).
 
+A Dataset checks itself when made (samples present, one integral non-negative label per sample, finite
+values), and ``for_network`` checks it against a model: one input and one score per class, labels in range.
+
 ``Dataset.for_input_shape(shape)`` adapts images to a model input: an H×W image is enlarged by the largest
 integer nearest-neighbour factor that fits and centred with zero padding (digits 8×8 → 32×32 for LeNet-5,
 → 24×24 padded to 28×28 and flattened to 784 for the seed 000 MLP).
 """
 from __future__ import annotations
 
+import zipfile
 from dataclasses import dataclass
 from math import isqrt, prod
 
 import numpy as np
 
-from .errors import AccelsimError
+from .errors import AccelsimError, did_you_mean
 
 SEED001_R = np.linspace(-0.9, 0.9, 10)
 
@@ -29,8 +33,44 @@ class Dataset:
     x: np.ndarray
     y: np.ndarray
 
+    def __post_init__(self):
+        x, y = np.asarray(self.x), np.asarray(self.y)
+        where = f"data set '{self.name}'"
+        if x.dtype.kind not in "biuf" or x.ndim < 1:
+            raise AccelsimError(f"{where}: x must be a real-valued array, batch first (got {x.dtype} of shape {x.shape})")
+        if y.ndim != 1 or len(y) != len(x):
+            raise AccelsimError(f"{where}: y must hold one label per sample: x has {len(x)} samples, y has shape "
+                                f"{y.shape}")
+        if len(y) == 0:
+            raise AccelsimError(f"{where}: no samples")
+        bad = np.ones(len(y), bool) if y.dtype.kind not in "biuf" else ~np.isfinite(y) | (y != np.round(y))
+        if bad.any():
+            raise AccelsimError(f"{where}: labels must be integer class indices, got {y[bad][0].item()!r}")
+        if y.min() < 0:
+            raise AccelsimError(f"{where}: labels must be class indices >= 0, got {y.min()}")
+        if not np.isfinite(x).all():
+            raise AccelsimError(f"{where}: x holds {int((~np.isfinite(x)).sum())} NaN or infinite values")
+        self.x = x if x.dtype == np.float32 else x.astype(np.float32)
+        self.y = y if y.dtype == np.int64 else y.astype(np.int64)
+
     def __len__(self) -> int:
         return len(self.y)
+
+    def for_network(self, net) -> "Dataset":
+        """The data shaped for ``net``'s single input, checked against the classes ``net`` scores."""
+        where = net.source or net.name
+        if len(net.inputs) != 1:
+            raise AccelsimError(f"{where}: has {len(net.inputs)} inputs ({', '.join(net.inputs)}); a labelled data "
+                                f"set feeds single-input models")
+        if len(net.outputs) != 1:
+            raise AccelsimError(f"{where}: has {len(net.outputs)} outputs; accuracy needs one score per class")
+        out = next((l.out_shape for l in net.layers if l.output == net.outputs[0]), None)
+        if out is None or len(out) != 2:
+            raise AccelsimError(f"{where}: output of shape {out} is not a score per class")
+        if self.y.max() >= out[1]:
+            raise AccelsimError(f"data set '{self.name}': label {self.y.max()} is out of range for the {out[1]} "
+                                f"classes {where} scores")
+        return self.for_input_shape(next(iter(net.inputs.values())))
 
     def for_input_shape(self, shape) -> "Dataset":
         """The same data shaped for a model input of ``shape`` (batch dimension first, ignored)."""
@@ -106,15 +146,18 @@ def seed001_signals(count: int, seed: int, n: int = 512) -> Dataset:
 
 def npz(path: str) -> Dataset:
     try:
-        with np.load(path, allow_pickle=False) as f:
-            x, y = f["x"], f["y"]
-    except (OSError, ValueError) as exc:
-        raise AccelsimError(f"{path}: cannot read an .npz data set ({exc})") from None
-    except KeyError as exc:
-        raise AccelsimError(f"{path}: an .npz data set needs arrays 'x' and 'y' (missing {exc})") from None
-    if len(x) != len(y) or y.ndim != 1:
-        raise AccelsimError(f"{path}: x has {len(x)} samples but y has shape {y.shape}")
-    return Dataset(f"npz:{path}", x.astype(np.float32), y.astype(np.int64))
+        archive = np.load(path, allow_pickle=False)
+        if not isinstance(archive, np.lib.npyio.NpzFile):
+            raise AccelsimError(f"{path}: not an .npz archive (np.savez writes one, with arrays x and y)")
+        with archive:
+            if not {"x", "y"} <= set(archive.files):
+                raise AccelsimError(f"{path}: an .npz data set needs arrays 'x' and 'y' (it has "
+                                    f"{', '.join(archive.files) or 'none'})")
+            x, y = archive["x"], archive["y"]
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        detail = getattr(exc, "strerror", None) or (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise AccelsimError(f"{path}: cannot read an .npz data set ({detail})") from None
+    return Dataset(f"npz:{path}", x, y)
 
 
 def load(spec) -> Dataset:
@@ -127,4 +170,5 @@ def load(spec) -> Dataset:
         return seed001_signals(10_000, seed=1)
     if str(spec).startswith("npz:"):
         return npz(spec[4:])
-    raise AccelsimError(f"data set '{spec}': unknown (known: digits, seed001, npz:PATH)")
+    hint = did_you_mean(str(spec), ("digits", "seed001", "npz:PATH")) or " (known: digits, seed001, npz:PATH)"
+    raise AccelsimError(f"data set '{spec}': unknown{hint}")

@@ -5,19 +5,20 @@ cycle-by-cycle) -> SimPy engine (cycles, stalls) -> counts -> energy = counts ×
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from math import ceil
 
 from .arch import Arch, load_arch, model
 from .arch.base import FUSABLE
 from .energy import energy_pj, memory_accesses
 from .engine.core import run_tiles
 from .engine.fine import fine_tiles
-from .engine.tiles import Tile, add_counts, fast_tiles
+from .engine.tiles import Tile, add_counts, compress, fast_tiles
 from .errors import AccelsimError
 from .ir.graph import Network
 from .mapping.io import build_mapping, format_nest, load_mapping_file
 from .mapping.mapper import SAMPLES, search
-from .mapping.nest import Nest, Shape
+from .mapping.nest import Nest, Shape, by_component
 
 
 @dataclass
@@ -33,6 +34,7 @@ class LayerResult:
     nest: Nest | None = None
     note: str = ""
     trace: list = field(default_factory=list)
+    tensor_counts: dict = field(default_factory=dict)  # {(component, tensor): {action: n}} of the memories and NoCs
 
     @property
     def total_energy_pj(self) -> float:
@@ -60,6 +62,7 @@ class Result:
     storage: set = field(default_factory=set)
     accuracy: float | None = None
     layer_pipeline: bool = False  # layers on their own hardware, overlapping across inferences (ISAAC)
+    objective: str = "energy"     # what the mapper minimised
 
     @property
     def total(self) -> dict:
@@ -96,65 +99,121 @@ class Result:
         total = {**t, "latency_ms": t["cycles"] / (self.clock_mhz * 1e3), "memory_accesses": self.memory_accesses,
                  "inferences_per_s": self.inferences_per_s,
                  "energy_by_component_pj": by_comp}
-        return {"model": self.model, "arch": self.arch, "dataflow": self.dataflow, "clock_mhz": self.clock_mhz,
+        return {"model": self.model, "arch": self.arch, "dataflow": self.dataflow, "objective": self.objective,
+                "clock_mhz": self.clock_mhz,
                 "params": self.params, "layers": [l.to_dict() for l in self.layers], "total": total,
                 **self.metrics()}
 
 
-def _mac_layer(layer, fam, hier, table, *, mapping_spec, objective, mode, trace, zero, cache, samples, where):
+def _dram_traffic(tiles, ratios):
+    """Compress each tile's DRAM words per tensor ({tensor: words moved per word}); returns per-tensor totals."""
+    totals = {}
+    for tile in tiles:
+        for side, action in ((tile.load, "read"), (tile.store, "write")):
+            for t in list(side):
+                side[t] = ceil(side[t] * ratios.get(t, 1.0))
+                slot = totals.setdefault(t, {})
+                slot[action] = slot.get(action, 0) + side[t] * tile.repeat
+    return totals
+
+
+def _mac_layer(layer, fam, hier, *, mapping_spec, objective, mode, trace, zero, densities, cache, samples, where,
+               dataflow):
     shape = Shape.of(layer.mapped_bounds)
+    if layer.weights_produced:  # a W operand produced at run time (attention's K, V) is never resident or pre-loaded
+        hier = replace(hier, resident=hier.resident - {"W"})
+    pricing = fam.pricing(hier, densities)
     if mapping_spec is not None:
         nest = Nest(hier, build_mapping(hier, shape, mapping_spec, f"{where}: {layer.name}"), shape)
     else:
-        key = (shape, objective)
+        key = (shape, objective, hier.resident, tuple(sorted(pricing.dram_ratio.items())))
         if key not in cache:
             try:
-                cache[key] = search(hier, shape, table, objective, samples=samples).nest
+                space = fam.mapspace(hier, dataflow, shape)
+                cache[key] = search(hier, shape, pricing, objective, samples=samples, space=space).nest
             except AccelsimError as exc:
                 raise AccelsimError(f"{where}: layer {layer.name}: {exc}") from None
         nest = cache[key]
-    tiles = fine_tiles(nest) if mode == "fine" else fast_tiles(nest)
-    timing = run_tiles(tiles, hier, slots=2 if hier.levels[1].double_buffered else 1, trace=trace)
-    counts = {}
+    tiles = compress(fine_tiles(nest) if mode == "fine" else fast_tiles(nest))
+    dram = _dram_traffic(tiles, pricing.dram_ratio)
+    slots = 2 if (hier.levels[1].double or hier.prefetch) else 1
+    timing = run_tiles(tiles, hier, slots=slots, trace=trace)
+    per_tensor = {}
     for tile in tiles:
-        add_counts(counts, tile.counts)
-    dram = hier.levels[0].name
-    add_counts(counts, {dram: {"read": sum(t.load for t in tiles), "write": sum(t.store for t in tiles)}})
+        add_counts(per_tensor, tile.counts, tile.repeat)
+    for t, actions in dram.items():
+        add_counts(per_tensor, {(hier.levels[0].name, t): actions})
+    fam.gate(per_tensor, hier, zero)
+    counts = by_component(per_tensor)
     macs = layer.macs
     gated = round(macs * zero)
     add_counts(counts, fam.compute_counts(hier, macs, gated, timing.cycles))
+    add_counts(counts, fam.cycle_counts(timing.cycles))
     counts = {c: {a: n for a, n in acts.items() if n} for c, acts in counts.items()}
     return LayerResult(layer.name, layer.op, macs, timing.cycles, timing.stall,
                        macs / (timing.cycles * hier.mac_units) if timing.cycles else 0.0,
-                       {c: a for c, a in counts.items() if a}, {}, nest, trace=timing.events)
+                       {c: a for c, a in counts.items() if a}, {}, nest, trace=timing.events,
+                       tensor_counts=per_tensor)
 
 
 def _vector_layer(layer, fam, hier, fused, trace):
     counts, steps, words_in, words_out, note = fam.vector_cost(layer, fused)
     if not counts and not words_in:
         return LayerResult(layer.name, layer.op, 0, 0, 0, 0.0, {}, {}, note=note)
-    tile = Tile((0,), load=words_in, store=words_out, steps=steps, counts=counts)
+    tile = Tile((0,), load={"I": words_in}, store={"O": words_out}, steps=steps)
     timing = run_tiles([tile], hier, slots=1, trace=trace)
     if words_in or words_out:
         add_counts(counts, {hier.levels[0].name: {"read": words_in, "write": words_out}})
+    add_counts(counts, fam.cycle_counts(timing.cycles))
     return LayerResult(layer.name, layer.op, 0, timing.cycles, timing.stall, 0.0, counts, {},
                        note=note, trace=timing.events)
 
 
+def _densities(net, zero_fractions, density):
+    """{layer: {tensor: non-zero fraction}} of each MAC layer's inputs and outputs: its own inputs from the
+    functional path's zeros (or ``density``), its outputs from the inputs of the MAC layer they feed."""
+    default = 1.0 if density is None else density
+    zeros = zero_fractions or {}
+    own = {l.name: 1.0 - zeros[l.name] if l.name in zeros else default for l in net.layers if l.is_mac_layer}
+    consumers = {}
+    for l in net.layers:
+        for t in l.inputs:
+            consumers.setdefault(t, []).append(l)
+    out = {}
+    for l in net.layers:
+        if l.name not in own:
+            continue
+        nxt, tensor = None, l.output
+        for _ in range(8):  # through activations, pooling and layout ops to the next MAC layer
+            users = consumers.get(tensor, [])
+            if len(users) != 1:
+                break
+            if users[0].is_mac_layer:
+                nxt = users[0]
+                break
+            tensor = users[0].output
+        out[l.name] = {"I": own[l.name], "O": own[nxt.name] if nxt is not None else default}
+    return out
+
+
 def simulate(net, arch, dataflow: str | None = None, *, overrides=(), density: float | None = None,
              zero_fractions: dict | None = None, objective: str = "energy", mapping=None, mode: str = "fast",
-             trace: bool = False, samples: int = SAMPLES, accuracy: float | None = None) -> Result:
+             trace: bool = False, samples: int = SAMPLES, accuracy: float | None = None, progress=None,
+             densities: dict | None = None) -> Result:
     """Simulate a network on an architecture.
 
     ``net``: a Network or an ONNX path; ``arch``: an Arch or a YAML path (``overrides`` = KEY=VALUE).
-    Zero-gating: ``zero_fractions`` {layer: fraction of MACs with a zero operand} (from the functional
-    path on a data set), else ``1 - density`` for every MAC layer (default density 1: no zeros).
+    Zero-gating and compression: ``zero_fractions`` {layer: fraction of MACs with a zero operand} (from the
+    functional path on a data set), else ``1 - density`` for every MAC layer (default density 1: no zeros).
     ``mapping``: a mapping file path or dict {layer: {level: loops}} overriding the mapper for its layers.
     ``mode``: "fast" (closed form per tile) or "fine" (cycle by cycle, per PE; small layers only).
+    ``densities`` {layer: {"I" or "O": non-zero fraction}} overrides what off-chip compression assumes of a
+    layer's feature maps (by default: its zeros for its inputs, the next MAC layer's for its outputs).
+    ``progress``: called with each layer once it is simulated (e.g. to advance a progress bar).
     """
     if not isinstance(net, Network):
         from .frontend import load_onnx
-        net = load_onnx(net)
+        net = load_onnx(net, weights=False)  # the timing path needs shapes only
     if not isinstance(arch, Arch):
         arch = load_arch(arch, overrides)
     if density is not None and not 0.0 <= density <= 1.0:
@@ -171,25 +230,35 @@ def simulate(net, arch, dataflow: str | None = None, *, overrides=(), density: f
     dataflow = fam.resolve_dataflow(dataflow)
     hier = fam.hierarchy(dataflow)
     table = arch.energy_table
-    cache = {}
+    cache = _MAPPINGS.setdefault((arch.path, repr(arch.raw), dataflow, samples), {})
+    found = _densities(net, zero_fractions, density)
+    for name, given in (densities or {}).items():
+        found.setdefault(name, {}).update(given)
+    densities = found
     producers = {l.output: l for l in net.layers}
     layers = []
     for layer in net.layers:
         if layer.is_mac_layer and layer.bounds is not None:
             zero = (zero_fractions or {}).get(layer.name, 1.0 - density if density is not None else 0.0)
-            res = _mac_layer(layer, fam, hier, table, mapping_spec=mapping_specs.get(layer.name),
-                             objective=objective, mode=mode, trace=trace, zero=zero, cache=cache,
-                             samples=samples, where=str(mapping or arch.path))
+            res = _mac_layer(layer, fam, hier, mapping_spec=mapping_specs.get(layer.name), objective=objective,
+                             mode=mode, trace=trace, zero=zero, densities=densities[layer.name], cache=cache,
+                             samples=samples, where=str(mapping or arch.path), dataflow=dataflow)
         else:
             src = producers.get(layer.inputs[0]) if layer.inputs else None
             fused = layer.op in FUSABLE and len(layer.inputs) == 1 and src is not None and src.is_mac_layer
             res = _vector_layer(layer, fam, hier, fused, trace)
         res.energy_pj = energy_pj(res.counts, table, f"{arch.path}: ")
         layers.append(res)
+        if progress is not None:
+            progress(layer)
     storage = {lv.name for lv in hier.levels} | {c.name for c in arch.components.values()
                                                  if c.kind in ("dram", "buffer", "spad")}
     return Result(net.source or net.name, arch.name, dataflow, arch.clock_mhz, net.total_params, layers,
-                  storage, accuracy, layer_pipeline=fam.layer_pipeline)
+                  storage, accuracy, layer_pipeline=fam.layer_pipeline, objective=objective)
+
+
+#: mappings found per (architecture, dataflow, budget), per layer shape: reused across layers and runs
+_MAPPINGS: dict = {}
 
 
 def show_mapping(result: Result) -> str:

@@ -22,6 +22,12 @@ def _build_module():
 
 
 @pytest.fixture(scope="session")
+def build_script():
+    """workloads/build.py as a module (its builders, e.g. the onnx.helper twins of the exported transformers)."""
+    return _build_module()
+
+
+@pytest.fixture(scope="session")
 def workload():
     """workload(name) -> path of workloads/<name>.onnx, built first if missing."""
     build = _build_module().build

@@ -185,18 +185,18 @@ def test_weights_too_large_for_the_arrays_are_fetched_and_programmed(trained):
     from accelsim.arch import model
     from accelsim.engine.tiles import add_counts, fast_tiles
     from accelsim.mapping.mapper import search
-    from accelsim.mapping.nest import Shape
+    from accelsim.mapping.nest import Shape, by_component
     net = load_onnx(trained("lenet5"))
     for arrays, expect_fetch in ((16128, False), (2, True)):
         arch = load_arch("arch/isaac.yaml", [f"components.array.arrays={arrays}"])
         hier = model(arch).hierarchy("ws")
         fc = net["gemm14"]  # 48,000 weights: fit in 16,128 arrays of 1,024, not in 2
         nest = search(hier, Shape.of(fc.bounds), arch.energy_table, "energy").nest
-        closed, tiles = nest.counts()["counts"], fast_tiles(nest)
+        closed, tiles = by_component(nest.counts()["counts"]), fast_tiles(nest)
         tile_counts = {}
         for t in tiles:
-            add_counts(tile_counts, t.counts)
-        assert closed["dram"]["read"] == sum(t.load for t in tiles)
+            add_counts(tile_counts, by_component(t.counts))
+        assert closed["dram"]["read"] == sum(t.load_words for t in tiles)
         assert closed["array"] == tile_counts["array"]
         fetched = closed["dram"]["read"] >= fc.bounds.weight_size
         assert fetched == expect_fetch and (closed["array"].get("write", 0) >= fc.bounds.weight_size) == expect_fetch

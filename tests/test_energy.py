@@ -4,6 +4,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from accelsim.arch import load_arch
 from accelsim.energy import energy_pj
 from accelsim.errors import AccelsimError
 from accelsim.simulate import simulate
@@ -19,20 +20,25 @@ def test_energy_is_counts_times_table():
         energy_pj({"pe": {"idle": 4}}, table, "x.yaml: ")
 
 
-def test_zero_gating_lowers_mac_energy_only():
+def test_zero_gating_skips_the_mac_and_the_filter_read_only():
+    """Eyeriss data gating (JSSC 2017 Sec. V): a zero ifmap gates the MAC and the filter-spad read; nothing else
+    changes (same mapping; off-chip compression off so the DRAM words stay equal too)."""
     net = net_of(conv("c", "x", "y", 1, 8, 4, 8, 3))
-    dense = simulate(net, "arch/eyeriss.yaml", samples=30).layers[0]
-    sparse = simulate(net, "arch/eyeriss.yaml", density=0.4, samples=30).layers[0]
+    arch = load_arch("arch/eyeriss.yaml", ["components.dram.compression={}"])
+    dense = simulate(net, arch, samples=30).layers[0]
+    fixed = {"c": dense.nest.mapping.to_dict(dense.nest.hier)}
+    sparse = simulate(net, arch, density=0.4, mapping=fixed).layers[0]
     macs = dense.macs
-    assert sparse.counts["pe_array"] == {"mac": round(macs * 0.4), "gated_mac": macs - round(macs * 0.4),
-                                         **({"idle": sparse.counts["pe_array"]["idle"]}
-                                            if "idle" in sparse.counts["pe_array"] else {})}
-    # seed 004 Table 1: a zero-operand MAC costs 0.103 x E_MAC
-    e_mac = 0.9
+    gated = macs - round(macs * 0.4)
+    assert sparse.counts["pe_array"]["mac"] == macs - gated and sparse.counts["pe_array"]["gated_mac"] == gated
+    reads = dense.counts["weights_spad"]["read"]
+    assert sparse.counts["weights_spad"]["read"] == reads - round(reads * 0.6)
+    assert sparse.cycles == dense.cycles
+    for comp in set(dense.counts) - {"pe_array", "weights_spad"}:
+        assert sparse.counts[comp] == dense.counts[comp], comp
+    t = arch.energy_table
     assert dense.energy_pj["pe_array"] - sparse.energy_pj["pe_array"] == pytest.approx(
-        (macs - round(macs * 0.4)) * e_mac * (1 - 0.103))
-    assert {k: v for k, v in dense.energy_pj.items() if k != "pe_array"} == \
-        {k: v for k, v in sparse.energy_pj.items() if k != "pe_array"}
+        gated * (t["pe_array"]["mac"] - t["pe_array"]["gated_mac"]))
 
 
 def test_non_mac_layers():

@@ -203,3 +203,32 @@ def test_bad_spellings_raise_one_line_errors(bad):
     with pytest.raises(AccelsimError) as info:
         parse(bad)
     assert "\n" not in str(info.value)
+
+
+def test_format_vocabularies_are_the_kernels_codes_in_order():
+    """formats name roundings and overflows without importing the numba kernels; the names must be the codes'."""
+    from accelsim.formats.fixed import ROUNDINGS
+    from accelsim.formats.minifloat import OVERFLOW_MODES
+    from accelsim.kernels.quantize import OVERFLOW_CODES, ROUNDING_CODES
+    assert ROUNDINGS == tuple(sorted(ROUNDING_CODES, key=ROUNDING_CODES.get))
+    assert OVERFLOW_MODES == tuple(sorted(OVERFLOW_CODES, key=OVERFLOW_CODES.get))
+
+
+@pytest.mark.parametrize("text, problem", [
+    ("bfp(8,8,0)", "B=0"), ("bfp(0,8,16)", "M=0"), ("bfp(8,12,16)", "E=12"), ("bm(0,0,0)", "E=0"),
+    ("bm(4,3,0)", "B=0"), ("Fixed( 8, 4, round=up )", "round=up"), ("fixed(x)", "W must be an integer"),
+    ("minifloat(4,3,subnormals=2)", "true/false"), ("fixed(8,round=rne,round=trunc)", "twice"),
+    ("fixed(8,,4)", "empty"), ("fixed(8,4,csd=-1)", "csd=-1"),
+])
+def test_format_errors_name_the_text_as_written_and_the_parameter(text, problem):
+    with pytest.raises(AccelsimError) as info:
+        parse(text)
+    assert str(info.value).startswith(f"format '{text}': ") and problem in str(info.value)
+
+
+def test_parsing_a_format_does_not_load_numba():
+    """`run` without a data set validates the architecture's formats but never quantizes: no numba start-up."""
+    import subprocess
+    import sys
+    code = "import sys; from accelsim.formats import parse; parse('bfp(8,8,16)'); print('numba' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"

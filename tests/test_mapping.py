@@ -6,7 +6,7 @@ from accelsim.errors import AccelsimError
 from accelsim.mapping.hierarchy import DIMS
 from accelsim.mapping.io import build_mapping, format_nest
 from accelsim.mapping.mapper import search
-from accelsim.mapping.nest import Nest, Shape, dim_stats, window
+from accelsim.mapping.nest import Nest, Shape, by_component, dim_stats, window
 from accelsim.simulate import simulate
 from sim_helpers import conv, net_of
 
@@ -33,23 +33,28 @@ def _eyeriss(df="rs"):
 
 
 def test_whole_layer_in_one_pe_counts_by_hand():
-    # conv K=2, C=1, 3x3 output, 2x2 filter, everything at the spads except the filter rows loop
+    # conv K=2, C=1, 3x3 output, 2x2 filter, in one PE: the row-stationary 1-D primitive (the output row Q slides
+    # through the PE, both filters' row of S taps in the spads), output rows P under the filter buffer, filter
+    # rows R in the global buffer
     a, hier = _eyeriss()
     shape = Shape.of(conv("c", "x", "y", 1, 2, 1, 4, 2).bounds)
-    spec = {"global_buffer": {"temporal": [["P", 3], ["R", 2]]}, "psum_spad": {"temporal": [["Q", 3]]},
-            "weights_spad": {"temporal": [["K", 2]]}, "ifmap_spad": {"temporal": [["S", 2]]}}
+    spec = {"global_buffer": {"temporal": [["R", 2]]}, "filter_buffer": {"temporal": [["P", 3]]},
+            "weights_spad": {"temporal": [["Q", 3]]}, "psum_spad": {"temporal": [["K", 2], ["S", 2]]}}
     nest = Nest(hier, build_mapping(hier, shape, spec, "test"), shape)
-    c = nest.counts()
+    res = nest.counts()
+    c = by_component(res["counts"])
     macs = 2 * 3 * 3 * 2 * 2
-    assert c["macs"] == macs and c["steps"] == macs  # one PE: one MAC per cycle
-    assert c["counts"]["dram"]["read"] == 2 * 4 + 16  # each weight and input once (all fit on chip)
-    assert c["counts"]["dram"]["write"] == 18        # each output once
-    # every MAC reads both operands from the spads and read-modify-writes its psum (first write needs no read)
-    assert c["counts"]["weights_spad"]["read"] == macs
-    assert c["counts"]["ifmap_spad"]["read"] == macs
-    assert c["counts"]["psum_spad"]["write"] == macs
-    # weights spad holds the 2 filters' row r (2 words) across P and Q: filled once per (p, r)
-    assert c["counts"]["weights_spad"]["write"] == 3 * 2 * 2 * 2
+    assert res["macs"] == macs and res["steps"] == macs  # one PE: one MAC per cycle
+    assert c["dram"]["read"] == 2 * 4 + 16  # each weight and input once (all fit on chip)
+    assert c["dram"]["write"] == 18        # each output once (psums add up in the global buffer across R)
+    # every MAC reads both operands from the spads and read-modify-writes its psum
+    assert c["weights_spad"]["read"] == macs
+    assert c["ifmap_spad"]["read"] == macs
+    assert c["psum_spad"]["write"] == macs + 18  # MAC read-modify-writes + the reloads of the 18 psums for r = 1
+    # the weights spad keeps filter row r of both filters (4 words) while the output rows P pass: once per r
+    assert c["weights_spad"]["write"] == 2 * 4
+    # the ifmap spad slides along an input row: per (r, p) the first 2-wide window, then 1 new input per q
+    assert c["ifmap_spad"]["write"] == 2 * 3 * (2 + 1 + 1)
 
 
 @pytest.mark.parametrize("df", ["rs", "ws", "os", "nlr"])
@@ -70,22 +75,24 @@ def test_mapper_fits_every_buffer(df):
 def test_mapping_file_overrides_mapper(tmp_path):
     net = net_of(conv("c1", "x", "y", 1, 4, 2, 6, 3))
     f = tmp_path / "map.yaml"
-    f.write_text("c1:\n  global_buffer: {temporal: [[K, 4]], spatial: [[R, 3, Y], [P, 4, X]]}\n"
-                 "  ifmap_spad: {temporal: [[C, 2], [S, 3]]}\n")
+    f.write_text("c1:\n  global_buffer: {temporal: [[K, 4]]}\n"
+                 "  filter_buffer: {spatial: [[R, 3, Y], [P, 4, X]]}\n"
+                 "  psum_spad: {temporal: [[C, 2], [S, 3]]}\n")
     r = simulate(net, "arch/eyeriss.yaml", mapping=str(f))
     m = r.layers[0].to_dict()["mapping"]
-    assert m["global_buffer"] == {"temporal": [["K", 4]], "spatial": [["R", 3, "Y"], ["P", 4, "X"]]}
+    assert m["global_buffer"] == {"temporal": [["K", 4]], "spatial": []}
+    assert m["filter_buffer"] == {"temporal": [], "spatial": [["R", 3, "Y"], ["P", 4, "X"]]}
     assert m["dram"]["temporal"] == [["Q", 4]]  # what the inner levels leave
 
 
 @pytest.mark.parametrize("text, problem", [
     ("c1:\n  ifmap_spad: {temporal: [[K, 2]]}\n", "not allowed at this level"),
-    ("c1:\n  global_buffer: {spatial: [[P, 20, X]]}\n", "unrolls 20 > its 14"),
-    ("c1:\n  ifmap_spad: {temporal: [[C, 4], [S, 3], [Q, 2]]}\n", "tile needs 16 words > capacity 12"),
+    ("c1:\n  filter_buffer: {spatial: [[P, 20, X]]}\n", "unrolls 20 > its 14"),
+    ("c1:\n  psum_spad: {temporal: [[K, 32]]}\n", "tile needs 32 words > capacity 24"),
     ("c9:\n  ifmap_spad: {}\n", "no such layer"),
 ])
 def test_bad_mapping_file(tmp_path, text, problem):
-    net = net_of(conv("c1", "x", "y", 1, 4, 4, 6, 3))
+    net = net_of(conv("c1", "x", "y", 1, 32, 4, 6, 3))
     f = tmp_path / "map.yaml"
     f.write_text(text)
     with pytest.raises(AccelsimError, match=problem):

@@ -50,7 +50,7 @@ def test_compare_json(model_path, capsys):
 
 def test_bad_arch_exits_1_with_one_line(model_path, tmp_path, capsys):
     bad = tmp_path / "bad.yaml"
-    bad.write_text(open("arch/eyeriss.yaml").read().replace("size_kb: 108", "size_kb: -108"))
+    bad.write_text(open("arch/eyeriss.yaml").read().replace("size_kb: 100", "size_kb: -100"))
     out = tmp_path / "out.csv"
     assert main(["run", model_path, "--arch", str(bad), "--csv", str(out)]) == 1
     err = capsys.readouterr().err.strip()
@@ -67,3 +67,19 @@ def test_info_describes_architecture_files(capsys):
     assert info["family"] == "isaac" and info["components"]["adc"]["kind"] == "unit"
     assert cli(["info", "arch/eyeriss.yaml"]) == 0
     assert "global_buffer" in capsys.readouterr().out
+
+
+def test_simulate_reports_progress_once_per_layer(model_path):
+    from accelsim.frontend import load_onnx
+    from accelsim.simulate import simulate
+    net = load_onnx(model_path)
+    seen = []
+    result = simulate(net, "arch/eyeriss.yaml", progress=seen.append)
+    assert [l.name for l in seen] == [l.name for l in net.layers] == [l.name for l in result.layers]
+
+
+def test_compare_refuses_a_dataflow_no_architecture_supports(model_path, capsys):
+    assert main(["compare", model_path, "--arch", "arch/eyeriss.yaml", "--arch", "arch/diannao.yaml",
+                 "--dataflow", "rs", "xyz"]) == 1
+    err = capsys.readouterr().err
+    assert "--dataflow xyz" in err and "nfu" in err and "nlr" in err

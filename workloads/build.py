@@ -31,11 +31,13 @@ SAM_DOMAIN = "ai.accelsim"
 class Builder:
     """Appends nodes and seeded initializers; each method returns the name of its output tensor."""
 
-    def __init__(self, name: str, input_shape, seed: int = 0):
+    def __init__(self, name: str, input_shape, seed: int = 0, input_name: str = "input",
+                 input_type: int = TensorProto.FLOAT):
         self.name, self.input_shape = name, tuple(input_shape)
         self.rng = np.random.default_rng(seed)
         self.nodes, self.inits, self.n = [], [], 0
-        self.x = "input"
+        self.x = self.input_name = input_name
+        self.input_type = input_type
 
     def _name(self, kind):
         self.n += 1
@@ -102,7 +104,7 @@ class Builder:
         return self.node("Add", [self.x, self.const(np.zeros(cout, np.float32), "b")])
 
     def model(self, classes: int, opsets=()) -> onnx.ModelProto:
-        inp = helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", *self.input_shape[1:]])
+        inp = helper.make_tensor_value_info(self.input_name, self.input_type, ["N", *self.input_shape[1:]])
         out = helper.make_tensor_value_info(self.x, TensorProto.FLOAT, ["N", classes])
         graph = helper.make_graph(self.nodes, self.name, [inp], [out], initializer=self.inits)
         imports = [helper.make_opsetid("", OPSET)] + [helper.make_opsetid(d, v) for d, v in opsets]
@@ -324,8 +326,254 @@ def mobilenet_v1():
     return b.model(1000)
 
 
+# ---- transformers -------------------------------------------------------------------------------------------
+#: BERT-tiny (Turc et al. 2019, "Well-Read Students Learn Better": L=2, H=128, A=2; intermediate 4H, BERT's
+#: vocabulary) on sequences of 128 tokens, and ViT-Ti/16 (Touvron et al. 2021, DeiT-Ti: 12 layers, width 192,
+#: 3 heads, MLP 768; 224×224 images in 16×16 patches, 1000 classes)
+BERT = dict(vocab=30522, positions=512, seq=128, hidden=128, heads=2, layers=2, ffn=512, labels=2, eps=1e-12)
+VIT = dict(image=224, patch=16, hidden=192, heads=3, layers=12, ffn=768, classes=1000, eps=1e-12)
+INIT_STD = 0.02  # BERT's and ViT's initializer range: every weight N(0, 0.02), biases 0, LayerNorm 1 and 0
+
+
+def torch_available() -> bool:
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def bert_tiny():
+    """BERT-tiny-like sequence classifier: token ids (padding id 0, masked out of attention) -> word + position
+    embeddings -> LayerNorm -> 2 post-norm encoder layers -> tanh pooler on the first token -> 2 logits.
+    Exported by ``torch.onnx.export`` when torch is importable, else written with onnx.helper as it would be."""
+    return _export_torch("bert") if torch_available() else _bert_helper()
+
+
+def vit_tiny():
+    """ViT-tiny-like classifier: 16×16 patches by a strided conv -> class token and position embeddings -> 12 pre-norm
+    encoder layers -> LayerNorm -> the class token's 1000 logits. Exported by torch when importable, else helper."""
+    return _export_torch("vit") if torch_available() else _vit_helper()
+
+
+def _torch_modules():
+    """The two transformers as PyTorch modules, laid out as Hugging Face's BertModel and ViTModel are (separate
+    query/key/value projections, masked_fill of padded keys, GELU, LayerNorm)."""
+    import math
+
+    import torch
+    from torch import nn
+
+    class SelfAttention(nn.Module):
+        def __init__(self, hidden, heads):
+            super().__init__()
+            self.heads, self.head_dim = heads, hidden // heads
+            self.query, self.key, self.value, self.out = (nn.Linear(hidden, hidden) for _ in range(4))
+
+        def forward(self, x, pad=None):
+            b, s, h = x.shape
+            q, k, v = (f(x).view(b, s, self.heads, self.head_dim).permute(0, 2, 1, 3)
+                       for f in (self.query, self.key, self.value))
+            scores = torch.matmul(q, k.transpose(-1, -2)) / math.sqrt(self.head_dim)
+            if pad is not None:
+                scores = scores.masked_fill(pad, torch.finfo(scores.dtype).min)
+            context = torch.matmul(scores.softmax(dim=-1), v).permute(0, 2, 1, 3).reshape(b, s, h)
+            return self.out(context)
+
+    class Block(nn.Module):
+        def __init__(self, c, pre_norm):
+            super().__init__()
+            self.pre_norm = pre_norm
+            self.attention = SelfAttention(c["hidden"], c["heads"])
+            self.norm1, self.norm2 = (nn.LayerNorm(c["hidden"], eps=c["eps"]) for _ in range(2))
+            self.ffn = nn.Sequential(nn.Linear(c["hidden"], c["ffn"]), nn.GELU(), nn.Linear(c["ffn"], c["hidden"]))
+
+        def forward(self, x, pad=None):
+            if self.pre_norm:  # ViT
+                x = x + self.attention(self.norm1(x), pad)
+                return x + self.ffn(self.norm2(x))
+            x = self.norm1(x + self.attention(x, pad))  # BERT
+            return self.norm2(x + self.ffn(x))
+
+    class Bert(nn.Module):
+        def __init__(self, c):
+            super().__init__()
+            self.words, self.positions = nn.Embedding(c["vocab"], c["hidden"]), nn.Embedding(c["positions"], c["hidden"])
+            self.norm = nn.LayerNorm(c["hidden"], eps=c["eps"])
+            self.blocks = nn.ModuleList(Block(c, pre_norm=False) for _ in range(c["layers"]))
+            self.pooler, self.classifier = nn.Linear(c["hidden"], c["hidden"]), nn.Linear(c["hidden"], c["labels"])
+            self.register_buffer("position_ids", torch.arange(c["seq"]).unsqueeze(0), persistent=False)
+
+        def forward(self, input_ids):
+            pad = (input_ids == 0)[:, None, None, :]
+            x = self.norm(self.words(input_ids) + self.positions(self.position_ids))
+            for block in self.blocks:
+                x = block(x, pad)
+            return self.classifier(torch.tanh(self.pooler(x[:, 0])))
+
+    class Vit(nn.Module):
+        def __init__(self, c):
+            super().__init__()
+            tokens = (c["image"] // c["patch"]) ** 2 + 1
+            self.patches = nn.Conv2d(3, c["hidden"], c["patch"], stride=c["patch"])
+            self.cls = nn.Parameter(torch.zeros(1, 1, c["hidden"]))
+            self.positions = nn.Parameter(torch.zeros(1, tokens, c["hidden"]))
+            self.blocks = nn.ModuleList(Block(c, pre_norm=True) for _ in range(c["layers"]))
+            self.norm = nn.LayerNorm(c["hidden"], eps=c["eps"])
+            self.head = nn.Linear(c["hidden"], c["classes"])
+
+        def forward(self, pixels):
+            x = self.patches(pixels).flatten(2).transpose(1, 2)
+            x = torch.cat((self.cls.expand(x.shape[0], -1, -1), x), dim=1) + self.positions
+            for block in self.blocks:
+                x = block(x)
+            return self.head(self.norm(x)[:, 0])
+
+    def initialise(module):
+        for p in module.parameters():
+            nn.init.normal_(p, std=INIT_STD) if p.dim() > 1 else nn.init.zeros_(p)
+        for m in module.modules():
+            if isinstance(m, nn.LayerNorm):
+                nn.init.ones_(m.weight)
+        return module.eval()
+
+    return {"bert": lambda: initialise(Bert(BERT)), "vit": lambda: initialise(Vit(VIT))}
+
+
+def _export_torch(kind: str) -> onnx.ModelProto:
+    """``torch.onnx.export`` of a seeded module with a dynamic batch. The TorchScript-based exporter
+    (``dynamo=False``): the torch.export-based default needs the onnxscript package, which accelsim does not."""
+    import io
+    import warnings
+
+    import torch
+    torch.manual_seed(0)
+    module = _torch_modules()[kind]()
+    if kind == "bert":
+        args, name = (torch.ones(1, BERT["seq"], dtype=torch.int64),), "input_ids"
+    else:
+        args, name = (torch.zeros(1, 3, VIT["image"], VIT["image"]),), "input"
+    buf = io.BytesIO()
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(module, args, buf, dynamo=False, opset_version=OPSET, input_names=[name],
+                          output_names=["logits"], dynamic_axes={name: {0: "N"}, "logits": {0: "N"}})
+    m = onnx.load_from_string(buf.getvalue())
+    m.graph.name = f"{kind}_tiny"
+    return m
+
+
+class TransformerBuilder(Builder):
+    """What torch.onnx.export writes for the modules above, written with onnx.helper (when torch is absent)."""
+
+    def normal(self, shape):
+        return self.const((self.rng.standard_normal(shape) * INIT_STD).astype(np.float32), "w")
+
+    def linear(self, cin, cout, x=None):
+        """nn.Linear on a 3-D input as exported: MatMul by the in×out weight, then Add of the bias."""
+        self.node("MatMul", [x or self.x, self.normal((cin, cout))])
+        return self.node("Add", [self.const(np.zeros(cout, np.float32), "b"), self.x])
+
+    def layernorm(self, width, eps, x=None):
+        return self.node("LayerNormalization", [x or self.x, self.const(np.ones(width, np.float32), "ln"),
+                                                self.const(np.zeros(width, np.float32), "ln")], axis=-1, epsilon=eps)
+
+    def gelu(self):
+        x = self.x
+        self.node("Div", [x, self.const(np.float32(np.sqrt(2.0)))])
+        self.node("Erf", [self.x])
+        self.node("Add", [self.x, self.const(np.float32(1.0))])
+        self.node("Mul", [x, self.x])
+        return self.node("Mul", [self.x, self.const(np.float32(0.5))])
+
+    def heads_first(self, x, seq, heads, perm=(0, 2, 1, 3)):
+        self.node("Reshape", [x, self.const(np.array([-1, seq, heads, self.head_dim], np.int64), "shape")])
+        return self.node("Transpose", [self.x], perm=list(perm))
+
+    def attention(self, c, seq, pad=None):
+        x, hidden, heads = self.x, c["hidden"], c["heads"]
+        self.head_dim = hidden // heads
+        q = self.heads_first(self.linear(hidden, hidden, x), seq, heads)
+        k = self.heads_first(self.linear(hidden, hidden, x), seq, heads, perm=(0, 2, 3, 1))
+        v = self.heads_first(self.linear(hidden, hidden, x), seq, heads)
+        self.node("MatMul", [q, k])
+        self.node("Div", [self.x, self.const(np.float32(np.sqrt(self.head_dim)))])
+        if pad is not None:
+            self.node("Where", [pad, self.const(np.float32(np.finfo(np.float32).min)), self.x])
+        self.node("Softmax", [self.x], axis=-1)
+        self.node("MatMul", [self.x, v])
+        self.node("Transpose", [self.x], perm=[0, 2, 1, 3])
+        self.node("Reshape", [self.x, self.const(np.array([-1, seq, hidden], np.int64), "shape")])
+        return self.linear(hidden, hidden)
+
+    def block(self, c, seq, pre_norm, pad=None):
+        x = self.x
+        if pre_norm:  # ViT
+            self.layernorm(c["hidden"], c["eps"])
+            x = self.node("Add", [x, self.attention(c, seq, pad)])
+            self.layernorm(c["hidden"], c["eps"])
+            self.linear(c["hidden"], c["ffn"])
+            self.gelu()
+            return self.node("Add", [x, self.linear(c["ffn"], c["hidden"])])
+        x = self.layernorm(c["hidden"], c["eps"], self.node("Add", [x, self.attention(c, seq, pad)]))  # BERT
+        self.linear(c["hidden"], c["ffn"])
+        self.gelu()
+        return self.layernorm(c["hidden"], c["eps"], self.node("Add", [x, self.linear(c["ffn"], c["hidden"])]))
+
+    def first_token(self):
+        return self.node("Gather", [self.x, self.const(np.array(0, np.int64), "index")], axis=1)
+
+    def gemm_normal(self, cin, cout):
+        """nn.Linear on a 2-D input as exported: Gemm with transB=1."""
+        return self.node("Gemm", [self.x, self.normal((cout, cin)), self.const(np.zeros(cout, np.float32), "b")],
+                         transB=1)
+
+
+def _bert_helper():
+    c, seq = BERT, BERT["seq"]
+    b = TransformerBuilder("bert_tiny", (1, seq), input_name="input_ids", input_type=TensorProto.INT64)
+    ids = b.x
+    b.node("Equal", [ids, b.const(np.array(0, np.int64))])
+    pad = b.node("Unsqueeze", [b.node("Unsqueeze", [b.x, b.const(np.array([1], np.int64))]),
+                               b.const(np.array([2], np.int64))])
+    words = b.node("Gather", [b.normal((c["vocab"], c["hidden"])), ids])
+    positions = (b.rng.standard_normal((1, seq, c["hidden"])) * INIT_STD).astype(np.float32)  # rows 0..seq-1 of 512
+    b.node("Add", [words, b.const(positions, "w")])
+    b.layernorm(c["hidden"], c["eps"])
+    for _ in range(c["layers"]):
+        b.block(c, seq, pre_norm=False, pad=pad)
+    b.first_token()
+    b.gemm_normal(c["hidden"], c["hidden"])
+    b.node("Tanh", [b.x])
+    b.gemm_normal(c["hidden"], c["labels"])
+    return b.model(c["labels"])
+
+
+def _vit_helper():
+    c = VIT
+    side = c["image"] // c["patch"]
+    seq = side * side + 1
+    b = TransformerBuilder("vit_tiny", (1, 3, c["image"], c["image"]))
+    b.node("Conv", [b.x, b.normal((c["hidden"], 3, c["patch"], c["patch"])), b.const(np.zeros(c["hidden"], np.float32))],
+           kernel_shape=[c["patch"]] * 2, strides=[c["patch"]] * 2)
+    b.node("Reshape", [b.x, b.const(np.array([-1, c["hidden"], side * side], np.int64), "shape")])
+    patches = b.node("Transpose", [b.x], perm=[0, 2, 1])
+    batch = b.node("Unsqueeze", [b.node("Gather", [b.node("Shape", [patches]), b.const(np.array(0, np.int64))]),
+                                 b.const(np.array([0], np.int64))])
+    b.node("Concat", [batch, b.const(np.array([1, c["hidden"]], np.int64), "shape")], axis=0)
+    cls = b.node("Expand", [b.normal((1, 1, c["hidden"])), b.x])  # the class token, one per sample
+    b.node("Concat", [cls, patches], axis=1)
+    b.node("Add", [b.x, b.normal((1, seq, c["hidden"]))])
+    for _ in range(c["layers"]):
+        b.block(c, seq, pre_norm=True)
+    b.layernorm(c["hidden"], c["eps"])
+    b.first_token()
+    b.gemm_normal(c["hidden"], c["classes"])
+    return b.model(c["classes"])
+
+
 WORKLOADS = {f.__name__: f for f in (seed004_ic, seed004_kws, seed004_fer, seed000_cs_mlp, seed001_sam, seed001_mac,
-                                     lenet5, alexnet, vgg16, resnet18, mobilenet_v1)}
+                                     lenet5, alexnet, vgg16, resnet18, mobilenet_v1, bert_tiny, vit_tiny)}
 
 
 def build(names=None, out_dir=HERE, force=False) -> dict[str, Path]:

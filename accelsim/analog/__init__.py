@@ -313,7 +313,7 @@ class AnalogExecutor:
         st.adc_clipped += counts["adc_clipped"]
         y = acc * xunit * np.reshape(wunit, (1, -1) + (1,) * (acc.ndim - 2))
         if "B" in layer.weights:
-            y = y + layer.weights["B"].reshape((1, -1) + (1,) * (y.ndim - 2))
+            y = y + layer.bias
         return y.astype(np.float32)
 
 

@@ -7,7 +7,8 @@ Plug-in interface — adding an architecture family (e.g. ``isaac``, ``sram_cim`
    untouched) and ``components``: each has a ``kind`` (dram | buffer | spad | noc | compute | unit), its
    parameters (``size_kb``/``size_words``, ``bandwidth`` in words/cycle, ``latency`` in cycles, ...) and an
    ``energy`` table {action: pJ} (scaled by the optional top-level ``energy_scale_pj``); every number's
-   source goes in a comment. Generic checks (missing keys, negative sizes, ...) are done by ``spec.py``.
+   source goes in a comment. Generic checks (missing or unknown keys, negative sizes, ...) are done by
+   ``spec.py``; a family that reads a new component parameter declares it in ``spec.PARAMETERS``.
 2. ``accelsim/arch/<family>.py`` with a subclass of :class:`ArchModel` that sets ``dataflows`` (first is
    the default) and implements ``check()`` (family-specific keys, via ``arch.component`` / ``arch.number``,
    which raise one-line errors) and ``hierarchy(dataflow) -> mapping.Hierarchy``: storage levels outer ->

@@ -3,8 +3,10 @@ from __future__ import annotations
 
 from math import prod
 
+from ..engine.compression import ratio
 from ..ir.layer import LAYOUT_OPS, Layer
-from ..mapping.hierarchy import Hierarchy
+from ..mapping.hierarchy import TENSOR_NAMES, Hierarchy
+from ..mapping.mapper import Pricing
 from .spec import Arch
 
 #: elementwise activations a MAC array applies on its way out (fused: no extra memory traffic)
@@ -43,7 +45,36 @@ class ArchModel:
         return {hier.mac: {"mac": macs - gated, "gated_mac": gated,
                            "idle": max(0, cycles * hier.mac_units - macs)}}
 
+    def gate(self, per_tensor: dict, hier: Hierarchy, zero: float) -> None:
+        """Zero-gating of operand reads: the compute component's ``gates`` list the stores whose reads a zero
+        operand skips (Eyeriss: a zero ifmap gates the filter-scratchpad read with the MAC)."""
+        for name in self.arch[hier.mac].get("gates", []) or []:
+            for (comp, t), actions in per_tensor.items():
+                if comp == name and actions.get("read"):
+                    actions["read"] -= round(actions["read"] * zero)
+
+    def mapspace(self, hier: Hierarchy, dataflow: str, shape):
+        """Candidate mappings of a layer shape, or None for the mapper's generic sampled space."""
+        return None
+
     # ---- shared ------------------------------------------------------------------------------------
+    def cycle_counts(self, cycles: int) -> dict:
+        """Components that cost energy every cycle of a layer (clock network, leakage: an energy action ``cycle``)."""
+        return {c.name: {"cycle": cycles} for c in self.arch.components.values() if "cycle" in c.energy and cycles}
+
+    def dram_ratio(self, tensor: str, density: float) -> float:
+        """DRAM words moved per word of ``tensor`` at ``density`` (the DRAM's ``compression`` per tensor)."""
+        codecs = self.arch["dram"].get("compression") or {}
+        name = TENSOR_NAMES[tensor]
+        return ratio(codecs.get(name), density, self.arch.word_bits, f"{self.arch.path}: components.dram.compression.{name}")
+
+    def pricing(self, hier: Hierarchy, densities: dict) -> Pricing:
+        """What the mapper charges for a layer whose tensors have ``densities`` {tensor: non-zero fraction}."""
+        table = self.arch.energy_table
+        per_cycle = sum(e["cycle"] for e in table.values() if "cycle" in e)
+        per_cycle += hier.mac_units * table.get(hier.mac, {}).get("idle", 0.0)
+        return Pricing(table, per_cycle, {t: self.dram_ratio(t, d) for t, d in densities.items()})
+
     @property
     def layer_pipeline(self) -> bool:
         """Whether each layer has hardware of its own, so consecutive inferences overlap layer by layer

@@ -1,15 +1,19 @@
 """Architecture files: YAML -> validated :class:`Arch` (components, energy table, formats), with ``--set`` overrides.
 
-Every check raises :class:`AccelsimError` with one line naming the file, the key and the problem.
+Every check raises :class:`AccelsimError` with one line naming the file, the key and the problem. Keys are a
+closed vocabulary (``TOP_KEYS``, ``OPTIONAL_KEYS``, ``PARAMETERS``, ``FORMAT_ROLES``): a misspelt key is an error
+with a did-you-mean, not a silently ignored line. A family that reads a new component parameter adds it to
+``PARAMETERS``.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
-from ..errors import AccelsimError
+from ..errors import AccelsimError, did_you_mean
 
 #: per component kind: the keys it must have (besides ``energy``) and the energy actions it must price
 KINDS = {
@@ -21,6 +25,18 @@ KINDS = {
     "unit": (set(), set()),
 }
 TOP_KEYS = ("name", "family", "clock_mhz", "word_bits", "formats", "components")
+OPTIONAL_KEYS = ("energy_scale_pj", "layer_pipeline", "analog")  # analog: checked by accelsim.analog.ArrayConfig
+#: component parameters any family reads -> what they must be
+PARAMETERS = {
+    **dict.fromkeys(("size_kb", "size_words", "size_bytes", "word_bits", "bandwidth", "rows", "cols", "lanes", "tn",
+                     "pipeline_stages", "arrays", "weights_per_row", "step_ns", "width_bits"), "positive"),
+    **dict.fromkeys(("latency", "pipeline"), "non-negative"),
+    "double_buffered": "flag",
+    "compression": "mapping",  # tensor (inputs/weights/outputs) -> codec, checked by accelsim.engine.compression
+    "gates": "list",           # components whose operand reads a zero operand skips
+}
+#: operand roles of ``formats`` (inputs = activations, psums = accumulator; mac: seed 004's MAC precision)
+FORMAT_ROLES = ("weights", "activations", "inputs", "outputs", "accumulator", "psums", "mac")
 
 
 @dataclass
@@ -93,8 +109,8 @@ class Arch:
 
 def _check_number(arch_or_path, where, value, *, integer=False, minimum=0.0, strict=True):
     path = arch_or_path.path if isinstance(arch_or_path, Arch) else arch_or_path
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise AccelsimError(f"{path}: {where}: must be a number, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise AccelsimError(f"{path}: {where}: must be a finite number, got {value!r}")
     if integer and value != int(value):
         raise AccelsimError(f"{path}: {where}: must be an integer, got {value!r}")
     if value < minimum or (strict and value == minimum and minimum == 0):
@@ -102,27 +118,56 @@ def _check_number(arch_or_path, where, value, *, integer=False, minimum=0.0, str
     return int(value) if integer else value
 
 
+def _dotted_keys(node, prefix=""):
+    for k, v in node.items():
+        yield prefix + str(k)
+        if isinstance(v, dict):
+            yield from _dotted_keys(v, f"{prefix}{k}.")
+
+
 def apply_override(raw: dict, assignment: str, path: str) -> None:
-    """Apply one ``KEY=VALUE`` (dotted key; a component's keys may omit the ``components.`` prefix)."""
+    """Apply one ``KEY=VALUE`` (dotted key; a component's keys may omit the ``components.`` prefix). The value is
+    YAML and must be of the kind the file has there (a number for a number, a word for a word...)."""
     key, sep, text = assignment.partition("=")
+    key = key.strip()
     if not sep or not key:
-        raise AccelsimError(f"--set {assignment!r}: expected KEY=VALUE")
-    value = yaml.safe_load(text)
+        raise AccelsimError(f"--set {assignment}: expected KEY=VALUE, e.g. global_buffer.size_kb=64")
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise AccelsimError(f"--set {key}: value '{text}' is not valid YAML ({getattr(exc, 'problem', exc)})") from None
     parts = key.split(".")
     for candidate in (parts, ["components", *parts]):
         node = raw
         for part in candidate[:-1]:
             node = node.get(part) if isinstance(node, dict) else None
         if isinstance(node, dict) and candidate[-1] in node:
+            _check_same_kind(path, key, node[candidate[-1]], value)
             node[candidate[-1]] = value
             return
-    raise AccelsimError(f"{path}: --set {key}: no such key in the architecture file")
+    known = [k for k in _dotted_keys(raw) if not k.startswith("components.")] + \
+        list(_dotted_keys(raw.get("components") or {}))
+    raise AccelsimError(f"{path}: --set {key}: no such key in the architecture file{did_you_mean(key, known)}")
+
+
+def _kind(value) -> str:
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, (int, float)):
+        return "number"
+    return {str: "word", dict: "mapping", list: "list"}.get(type(value), type(value).__name__)
+
+
+def _check_same_kind(path, key, old, new) -> None:
+    if old is not None and _kind(old) != _kind(new):
+        raise AccelsimError(f"{path}: --set {key}: must be a {_kind(old)} (the file has {old!r}), got {new!r}")
 
 
 def parse_arch(raw, path: str) -> Arch:
     """Validate a YAML tree into an :class:`Arch` (generic checks; the family model adds its own)."""
     if not isinstance(raw, dict):
         raise AccelsimError(f"{path}: not a YAML mapping")
+    _known_keys(path, "", raw, TOP_KEYS + OPTIONAL_KEYS)
     for key in TOP_KEYS:
         if key not in raw:
             raise AccelsimError(f"{path}: {key}: missing")
@@ -132,6 +177,8 @@ def parse_arch(raw, path: str) -> Arch:
     formats = raw["formats"]
     if not isinstance(formats, dict) or not all(isinstance(v, str) for v in formats.values()):
         raise AccelsimError(f"{path}: formats: must map operands to format strings, e.g. weights: fixed(16,8)")
+    _known_keys(path, "formats.", formats, FORMAT_ROLES)
+    _check_formats(path, formats)
     if not isinstance(raw["components"], dict) or not raw["components"]:
         raise AccelsimError(f"{path}: components: must be a non-empty mapping")
     comps = {}
@@ -147,9 +194,20 @@ def parse_arch(raw, path: str) -> Arch:
             if key not in spec:
                 raise AccelsimError(f"{path}: {where}.{key}: missing")
         params = {k: v for k, v in spec.items() if k not in ("kind", "energy")}
+        _known_keys(path, f"{where}.", params, PARAMETERS)
         for key, value in params.items():
-            if key.startswith("size") or key in ("bandwidth", "latency", "rows", "cols", "word_bits", "lanes"):
-                _check_number(path, f"{where}.{key}", value, strict=key not in ("latency",))
+            kind_of = PARAMETERS[key]
+            if kind_of == "flag":
+                if not isinstance(value, bool):
+                    raise AccelsimError(f"{path}: {where}.{key}: must be true or false, got {value!r}")
+            elif kind_of == "mapping":
+                if not isinstance(value, dict):
+                    raise AccelsimError(f"{path}: {where}.{key}: must be a mapping, got {value!r}")
+            elif kind_of == "list":
+                if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                    raise AccelsimError(f"{path}: {where}.{key}: must be a list of component names, got {value!r}")
+            else:
+                _check_number(path, f"{where}.{key}", value, strict=kind_of == "positive")
         energy = spec.get("energy", {})
         if not isinstance(energy, dict):
             raise AccelsimError(f"{path}: {where}.energy: must map actions to pJ")
@@ -164,13 +222,47 @@ def parse_arch(raw, path: str) -> Arch:
     return Arch(str(raw["name"]), str(raw["family"]), path, clock, word_bits, dict(formats), comps, raw)
 
 
+def _known_keys(path, where, node: dict, known) -> None:
+    for key in node:
+        if key not in known:
+            hint = did_you_mean(str(key), known) or f" (known: {', '.join(known)})"
+            raise AccelsimError(f"{path}: {where}{key}: unknown key{hint}")
+
+
+def _check_formats(path, formats) -> None:
+    """Every operand's format parses (the multi-precision MAC's precision is checked where it is used)."""
+    from ..formats import parse
+
+    for role, text in formats.items():
+        if role != "mac":
+            try:
+                parse(text)
+            except AccelsimError as exc:
+                raise AccelsimError(f"{path}: formats.{role}: {exc}") from None
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """safe_load that refuses a key given twice in one mapping (YAML would silently keep the last)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"key '{key}' given twice", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
 def read_yaml(path) -> dict:
     try:
         text = Path(path).read_text()
     except OSError as exc:
         raise AccelsimError(f"{path}: cannot read ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise AccelsimError(f"{path}: not a text (YAML) file") from None
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_UniqueKeyLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark else "YAML"

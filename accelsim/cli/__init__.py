@@ -1,7 +1,13 @@
 """The ``accelsim`` command line: one module per sub-command in this package.
 
 Each module ``accelsim/cli/<command>.py`` defines ``HELP`` (one line), ``add_arguments(parser)`` and
-``main(args) -> int``. Adding a command means adding a module and its name to ``COMMANDS``.
+``main(args) -> int``. Adding a command means adding a module and its name to ``COMMANDS``. Command modules
+import numpy, onnx, numba, simpy, matplotlib... inside ``main``, not at the top, so ``--help`` is instant and
+each command pays only for what it uses.
+
+``main`` is the one place errors become output: ``accelsim: error: <file/key/node>: <problem>``, one line,
+exit 1 (2 for a command line that does not parse, 130 when interrupted), never a traceback
+(``ACCELSIM_DEBUG=1`` shows the traceback of an internal error).
 """
 from __future__ import annotations
 
@@ -9,10 +15,20 @@ import argparse
 import importlib
 import os
 import sys
+import warnings
 
-from ..errors import AccelsimError
+from .. import __version__
+from ..errors import AccelsimError, UsageError
 
 COMMANDS = ["info", "infer", "eval", "run", "compare"]
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse without its usage block: a bad command line is one line, naming the command."""
+
+    def error(self, message):
+        command = self.prog.removeprefix("accelsim").strip()
+        raise UsageError(f"{command + ': ' if command else ''}{message} (see '{self.prog} --help')")
 
 
 def _available():
@@ -25,10 +41,11 @@ def _available():
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="accelsim",
         description="Cycle-level simulator of deep-learning accelerators: ONNX model + architecture file "
                     "-> cycles, energy, accuracy per Joule.")
+    parser.add_argument("--version", action="version", version=f"accelsim {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, module in _available():
         p = sub.add_parser(name, help=module.HELP, description=module.HELP)
@@ -37,19 +54,48 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _say(message: str) -> None:
+    print(f"accelsim: {message}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
+    args = None
+    # numpy's warnings about values computed in our code (e.g. the sqrt of a negative variance) are not for the
+    # user: the checks that follow name the file and node
+    warnings.filterwarnings("ignore", category=RuntimeWarning, module=r"accelsim\.")
+    try:  # the imports too: an interrupt while numba loads is still a clean exit
+        args = build_parser().parse_args(argv)
         return args._main(args) or 0
+    except SystemExit as exc:  # --help, --version
+        return exc.code if isinstance(exc.code, int) else 0
     except AccelsimError as exc:
-        print(f"accelsim: error: {exc}", file=sys.stderr)
-        return 1
+        _say(f"error: {exc}")
+        return exc.exit_code
     except KeyboardInterrupt:
-        print("accelsim: interrupted", file=sys.stderr)
+        _say("interrupted")
         return 130
     except BrokenPipeError:  # output piped into e.g. `head`, which stopped reading: not an error of ours
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except MemoryError:
+        _say(f"error: {_subject(args)}out of memory")
+        return 1
+    except OSError as exc:
+        _say(f"error: {_subject(args, exc.filename)}{exc.strerror or exc}")
+        return 1
+    except Exception as exc:  # a bug of ours: still one line, with the way to the traceback
+        if os.environ.get("ACCELSIM_DEBUG"):
+            raise
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        _say(f"error: {_subject(args)}internal error {type(exc).__name__}: {detail} "
+             f"(please report it; ACCELSIM_DEBUG=1 shows the traceback)")
+        return 1
+
+
+def _subject(args, path=None) -> str:
+    """'PATH: ' (by default the command's main input) to start a message with, or '' when unknown."""
+    path = path or getattr(args, "model", None)
+    return f"{path}: " if path else ""
 
 
 if __name__ == "__main__":

@@ -1,13 +1,7 @@
 """`accelsim eval MODEL --dataset D [--format F]`: accuracy in a number format, with per-layer statistics."""
 from __future__ import annotations
 
-import json
-
-from tabulate import tabulate
-
-from ..frontend import load_onnx
-from ..functional.evaluate import evaluate
-from ..functional.quantized import QuantSpec
+import argparse
 
 HELP = "Accuracy of a model on a labelled data set, in float32 or in number formats."
 
@@ -23,11 +17,26 @@ def add_arguments(p):
     p.add_argument("--accumulator", metavar="F", help="accumulator word, e.g. fixed(24): saturating integer sums")
     p.add_argument("--mac", metavar="P", help="seed 004 multi-precision MAC for fixed(16) operands: 16x16, 16x8, "
                                               "8x16 or 8x8 (prices MACs by its Table 1)")
-    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--batch-size", type=positive_int, default=256, help="samples per batch (default 256)")
     p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--progress", action="store_true", help="show a progress bar even when stderr is not a terminal")
 
 
-def spec_from_args(args) -> QuantSpec:
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got '{text}'") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+    return value
+
+
+def spec_from_args(args):
+    """The QuantSpec of --format and the role options (each format named as the user wrote it when bad)."""
+    from ..functional.quantized import QuantSpec
+
     text = ";".join([args.format] + [f"{role}={getattr(args, role)}" for role in ("weights", "activations",
                                                                                   "accumulator", "mac")
                                           if getattr(args, role)])
@@ -35,8 +44,16 @@ def spec_from_args(args) -> QuantSpec:
 
 
 def main(args) -> int:
+    import json
+
+    from tabulate import tabulate
+
+    from ..frontend import load_onnx
+    from ..functional.evaluate import evaluate
+
+    spec = spec_from_args(args)
     net = load_onnx(args.model)
-    result = evaluate(net, args.dataset, spec_from_args(args), batch_size=args.batch_size)
+    result = evaluate(net, args.dataset, spec, batch_size=args.batch_size, progress=True if args.progress else None)
     result["model"] = args.model
     if args.json:
         print(json.dumps(result, indent=2))

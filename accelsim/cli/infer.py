@@ -1,12 +1,7 @@
 """`accelsim infer MODEL --input X.npy --out Y.npy`: run a batch through the model (float, or in a number format)."""
 from __future__ import annotations
 
-import numpy as np
-
 from ..errors import AccelsimError
-from ..frontend import load_onnx
-from ..functional import run
-from ..io import atomic_path
 
 HELP = "Run a batch (first dimension = batch) through a model, in float32 or in a number format."
 
@@ -19,23 +14,34 @@ def add_arguments(p):
                                                  "(default: float32 reference)")
 
 
-def load_npy(path) -> np.ndarray:
+def load_npy(path):
+    import numpy as np
+
     try:
-        return np.load(path, allow_pickle=False)
+        x = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as exc:
         raise AccelsimError(f"{path}: cannot read a .npy array ({exc})") from None
+    if not isinstance(x, np.ndarray) or x.dtype.kind not in "biuf" or x.ndim == 0 or len(x) == 0:
+        raise AccelsimError(f"{path}: needs a non-empty real-valued array with the batch first, got "
+                            f"{getattr(x, 'dtype', type(x).__name__)} of shape {getattr(x, 'shape', '?')}")
+    return x
 
 
 def main(args) -> int:
+    import numpy as np
+
+    from ..frontend import load_onnx
+    from ..functional import run
+    from ..functional.quantized import QuantSpec, run_quantized
+    from ..io import atomic_path, check_output
+
+    check_output(args.out, "--out")
+    spec = QuantSpec.parse(args.format) if args.format else None
     net = load_onnx(args.model)
+    if len(net.outputs) != 1:
+        raise AccelsimError(f"{args.model}: the model has {len(net.outputs)} outputs; --out takes a single-output model")
     x = load_npy(args.input)
-    if args.format:
-        from ..functional.quantized import QuantSpec, run_quantized
-        y, _ = run_quantized(net, x, QuantSpec.parse(args.format))
-    else:
-        y = run(net, x)
-    if isinstance(y, dict):
-        raise AccelsimError(f"{args.model}: the model has {len(y)} outputs; --out takes a single-output model")
+    y = run_quantized(net, x, spec)[0] if spec else run(net, x)
     with atomic_path(args.out) as tmp:
         with open(tmp, "wb") as f:
             np.save(f, y)

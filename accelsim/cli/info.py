@@ -3,10 +3,6 @@ from __future__ import annotations
 
 import json
 
-from tabulate import tabulate
-
-from ..frontend import load_onnx
-
 HELP = ("Show a model's layers (op, output shape, MACs — SAM ops for SAM layers — and parameters), "
         "or an architecture file's components and energy table.")
 
@@ -33,6 +29,10 @@ def describe_arch(arch) -> dict:
 def main(args) -> int:
     if str(args.model).endswith((".yaml", ".yml")):
         return _arch_info(args)
+    from tabulate import tabulate
+
+    from ..frontend import load_onnx
+
     net = load_onnx(args.model)
     info = describe(net)
     if args.json:
@@ -47,6 +47,8 @@ def main(args) -> int:
 
 
 def _arch_info(args) -> int:
+    from tabulate import tabulate
+
     from ..arch import load_arch, model
     arch = load_arch(args.model)
     info = describe_arch(arch)

@@ -1,10 +1,10 @@
 """`accelsim run MODEL --arch ARCH`: cycles, stalls, utilization, counts and energy per layer (and accuracy per Joule)."""
 from __future__ import annotations
 
-import json
+import sys
+from contextlib import contextmanager
 
-from ..mapping.mapper import OBJECTIVES
-from ..report import table, write_csv, write_plot, write_trace
+from ..errors import UsageError
 
 HELP = "Simulate a model on an architecture: cycles, stalls, utilization, energy per layer; accuracy per Joule."
 
@@ -16,10 +16,11 @@ def add_common(p):
                                      "Joule, and zero-gating from the data's real zeros")
     p.add_argument("--density", type=float, help="fraction of MACs with non-zero operands when no data set is "
                                                  "given (default 1)")
-    p.add_argument("--objective", choices=OBJECTIVES, default="energy", help="what the mapper minimises")
+    p.add_argument("--objective", default="energy", help="what the mapper minimises: energy (default), delay or edp")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override an architecture-file value, e.g. global_buffer.size_kb=64 (repeatable)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument("--progress", action="store_true", help="show a progress bar even when stderr is not a terminal")
 
 
 def add_arguments(p):
@@ -33,38 +34,79 @@ def add_arguments(p):
     p.add_argument("--plot", metavar="F", help="write a plot of the energy breakdown (png/pdf/svg)")
 
 
-def run_one(args, arch, dataflow=None, mapping=None, trace=False):
+def check_request(args) -> None:
+    """What can be refused before any work: the objective, and every output path (and the plot's format)."""
+    from ..io import check_output
+    from ..mapping.mapper import OBJECTIVES
+    from ..report import plot_format
+
+    if args.objective not in OBJECTIVES:
+        raise UsageError(f"{args.command}: argument --objective: invalid choice: '{args.objective}' (choose from "
+                         f"{', '.join(OBJECTIVES)})")
+    if getattr(args, "plot", None):
+        plot_format(args.plot)
+    for option in ("csv", "trace", "plot"):
+        if getattr(args, option, None):
+            check_output(getattr(args, option), f"--{option}")
+
+
+@contextmanager
+def layer_progress(args, total: int, desc: str):
+    """A per-layer progress callback for ``simulate`` (a tqdm bar on stderr), or None when not shown."""
+    if not (args.progress or sys.stderr.isatty()):
+        yield None
+        return
+    from tqdm import tqdm
+
+    with tqdm(total=total, desc=desc, unit="layer", leave=False, file=sys.stderr) as bar:
+        def step(layer):
+            bar.set_postfix_str(layer.name, refresh=False)
+            bar.update()
+            bar.refresh()  # a layer can take microseconds (a cached mapping): show each step anyway
+        yield step
+
+
+def run_one(args, net, arch, dataflow=None, mapping=None, trace=False, progress=None):
     """Simulate with the functional path's accuracy and zeros when a data set is given."""
-    from ..arch import load_arch
-    from ..frontend import load_onnx
     from ..simulate import simulate
 
-    net = load_onnx(args.model)
-    arch = load_arch(arch, args.overrides)
     accuracy, zeros = None, None
     if args.dataset:
-        accuracy, zeros = dataset_figures(net, arch, args.dataset)
+        accuracy, zeros = dataset_figures(net, arch, args.dataset, args.progress)
     return simulate(net, arch, dataflow, density=args.density, zero_fractions=zeros, objective=args.objective,
-                    mapping=mapping, trace=trace, accuracy=accuracy)
+                    mapping=mapping, trace=trace, accuracy=accuracy, progress=progress)
 
 
-def dataset_figures(net, arch, dataset):
+def dataset_figures(net, arch, dataset, progress=False):
     """(accuracy in the arch's formats, {layer: zero-operand fraction}) from the functional path."""
     from ..analog import executor_for
     from ..functional.evaluate import evaluate
 
-    out = evaluate(net, dataset, arch.formats, executor=executor_for(arch))  # analog arrays: their own model
+    out = evaluate(net, dataset, arch.formats, executor=executor_for(arch),  # analog arrays: their own model
+                   progress=True if progress else None)
     return out["accuracy"], out["zero_fractions"]
 
 
 def main(args) -> int:
-    result = run_one(args, args.arch, args.dataflow, args.mapping, trace=bool(args.trace))
-    if args.csv:
-        write_csv(result, args.csv)
-    if args.trace:
-        write_trace(result, args.trace)
-    if args.plot:
-        write_plot([result], args.plot)
+    import json
+
+    from ..arch import load_arch
+    from ..frontend import load_onnx
+    from ..io import all_or_nothing
+    from ..report import table, write_csv, write_plot, write_trace
+
+    check_request(args)
+    arch = load_arch(args.arch, args.overrides)
+    net = load_onnx(args.model, weights=bool(args.dataset))  # weights only to execute the model
+    with layer_progress(args, len(net.layers), f"run {arch.name}") as progress:
+        result = run_one(args, net, arch, args.dataflow, args.mapping, trace=bool(args.trace), progress=progress)
+    with all_or_nothing():
+        if args.csv:
+            write_csv(result, args.csv)
+        if args.trace:
+            write_trace(result, args.trace)
+        if args.plot:
+            write_plot([result], args.plot)
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
         return 0

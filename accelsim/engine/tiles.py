@@ -1,8 +1,9 @@
-"""The tiles of a layer: one per iteration of the DRAM-level loops, with the DRAM words it loads and stores,
-its compute steps and its on-chip access counts — in closed form (fast mode).
+"""The tiles of a layer: one per iteration of the DRAM-level loops, with the DRAM words it loads and stores
+per tensor, its compute steps and its on-chip access counts — in closed form (fast mode).
 
-Cost grows with the number of tiles: the inside of a tile is counted by ``Nest.counts`` (cached per tile
-shape), never stepped through.
+Cost grows with the number of distinct tiles: the inside of a tile is counted by ``Nest.counts`` (cached per
+tile shape), never stepped through, and runs of identical consecutive tiles are kept as one record with a
+``repeat`` count.
 """
 from __future__ import annotations
 
@@ -15,13 +16,29 @@ from ..mapping.nest import LevelMap, Mapping, Nest
 
 @dataclass
 class Tile:
-    """One DRAM-level tile: words read from / written to DRAM, compute steps, on-chip counts."""
+    """One DRAM-level tile (or ``repeat`` identical ones in a row): words read from / written to DRAM per tensor,
+    compute steps (plus the PEs' own partial-sum additions), on-chip counts per (component, tensor)."""
 
     index: tuple
-    load: int = 0
-    store: int = 0
+    load: dict = field(default_factory=dict)
+    store: dict = field(default_factory=dict)
     steps: int = 0
     counts: dict = field(default_factory=dict)
+    reduction_steps: int = 0
+    repeat: int = 1
+
+    @property
+    def load_words(self) -> int:
+        return sum(self.load.values())
+
+    @property
+    def store_words(self) -> int:
+        return sum(self.store.values())
+
+    def key(self) -> tuple:
+        """What makes two tiles cost the same."""
+        return (tuple(sorted(self.load.items())), tuple(sorted(self.store.items())), self.steps,
+                self.reduction_steps, tuple(sorted((k, tuple(sorted(v.items()))) for k, v in self.counts.items())))
 
 
 def add_counts(into: dict, counts: dict, scale: int = 1) -> dict:
@@ -32,6 +49,11 @@ def add_counts(into: dict, counts: dict, scale: int = 1) -> dict:
     return into
 
 
+def _add(into: dict, t: str, n: int) -> None:
+    if n:
+        into[t] = into.get(t, 0) + n
+
+
 def tile_chunks(nest: Nest):
     """Yield (index tuple, {dim: extent}) for every non-empty DRAM-level tile, in nest order."""
     full = nest.tile_extents(1)
@@ -39,6 +61,20 @@ def tile_chunks(nest: Nest):
         start = nest.origin(idx)
         if start is not None:
             yield idx, {d: min(full[d], nest.bounds[d] - start[d]) for d in DIMS}
+
+
+def compress(tiles: list[Tile]) -> list[Tile]:
+    """Runs of consecutive tiles that cost the same, as one record each with a repeat count."""
+    out: list[Tile] = []
+    last = None
+    for tile in tiles:
+        key = tile.key()
+        if out and key == last:
+            out[-1].repeat += tile.repeat
+        else:
+            out.append(tile)
+            last = key
+    return out
 
 
 def fast_tiles(nest: Nest) -> list[Tile]:
@@ -51,8 +87,7 @@ def fast_tiles(nest: Nest) -> list[Tile]:
     refill = {}
     for t in TENSORS:
         (parent, child), *_ = nest.pairs(t)
-        b, _, skip, _ = nest.pair_rules(parent, child)
-        refill[t] = nest.counted(t, b, skip, 0)[:b1]
+        refill[t] = nest.counted(t, nest.boundary(child), child < len(hier.levels), 0)[:b1]
     reduction = [i for i, lp in enumerate(nest.loops[:b1]) if lp.dim not in RELEVANT["O"]]
 
     tiles, prev_key, pending_store = [], {}, None
@@ -64,7 +99,7 @@ def fast_tiles(nest: Nest) -> list[Tile]:
             sub = Nest(hier, inner_map, nest.shape.with_bounds(**ext))
             cache[key] = sub.counts(inner_only=True, fresh=fresh)
         res = cache[key]
-        tile = Tile(idx, steps=res["steps"])
+        tile = Tile(idx, steps=res["steps"], reduction_steps=res["reduction_steps"])
         tile.counts = add_counts({}, res["counts"])
         for t in TENSORS:
             reads, writes, fill_counts = res["dram"][t]
@@ -76,15 +111,15 @@ def fast_tiles(nest: Nest) -> list[Tile]:
                 seen[t].add(tkey)
                 new = False
             if new:
-                tile.load += reads
+                _add(tile.load, t, reads)
                 add_counts(tile.counts, fill_counts)
             if not crossing:
-                tile.store += writes
+                _add(tile.store, t, writes)
             elif t == "O" and new:  # a resident partial-sum tile is written back when it is replaced, and at the end
                 if pending_store is not None:
-                    tiles[-1].store += pending_store
+                    _add(tiles[-1].store, "O", pending_store)
                 pending_store = writes
         tiles.append(tile)
     if pending_store is not None:
-        tiles[-1].store += pending_store
+        _add(tiles[-1].store, "O", pending_store)
     return tiles

@@ -16,8 +16,8 @@ from dataclasses import fields
 
 import numpy as np
 
-from ..errors import AccelsimError
-from .base import Format
+from ..errors import AccelsimError, did_you_mean
+from .base import Format, FormatError
 from .block import BFP, BlockMinifloat
 from .fixed import Fixed, csd_digits, csd_truncate
 from .minifloat import PRESETS, Minifloat, preset
@@ -36,6 +36,7 @@ class Float32(Format):
 
 KINDS = {cls.kind: cls for cls in (Fixed, Minifloat, BFP, BlockMinifloat, Ternary, Binary, Pow2)}
 _CALL = re.compile(r"^\s*([a-z_][a-z0-9_]*)\s*(?:\((.*)\))?\s*$", re.I)
+_TYPES = {"int": int, "str": str, "bool": bool, "None": type(None)}  # the fields' annotations
 
 
 def parse(text) -> Format:
@@ -51,40 +52,51 @@ def parse(text) -> Format:
     if kind in ("float", "float32") and inner is None:
         return Float32()
     if kind not in KINDS:
-        known = ", ".join(list(KINDS) + list(PRESETS) + ["float"])
-        raise AccelsimError(f"format '{text}': unknown format '{kind}' (known: {known})")
+        known = list(KINDS) + list(PRESETS) + ["float"]
+        hint = did_you_mean(kind, known) or f" (known: {', '.join(known)})"
+        raise AccelsimError(f"format '{text}': unknown format '{kind}'{hint}")
     cls = KINDS[kind]
-    names = [f.name for f in fields(cls)]
+    types = {f.name: f.type for f in fields(cls)}
     positional = [f.name for f in fields(cls) if f.metadata.get("positional")]
     kwargs, pos = {}, 0
-    for part in [p.strip() for p in (inner or "").split(",") if p.strip()]:
+    for part in [p.strip() for p in inner.split(",")] if inner and inner.strip() else []:
+        if not part:
+            raise AccelsimError(f"format '{text}': empty value between commas")
         key, eq, value = part.partition("=")
         if not eq:
             if pos >= len(positional):
-                raise AccelsimError(f"format '{text}': too many positional values")
+                raise AccelsimError(f"format '{text}': too many positional values ({kind} takes "
+                                    f"{', '.join(positional)})")
             key, value = positional[pos], key
             pos += 1
         key = key.strip()
-        if key not in names:
-            raise AccelsimError(f"format '{text}': unknown option '{key}' (options: {', '.join(names)})")
-        kwargs[key] = _value(value.strip(), text)
+        if key not in types:
+            raise AccelsimError(f"format '{text}': unknown option '{key}' (options: {', '.join(types)})")
+        if key in kwargs:
+            raise AccelsimError(f"format '{text}': {key} given twice")
+        kwargs[key] = _typed(key, types[key], value.strip(), text)
     try:
         return cls(**kwargs)
-    except TypeError as exc:
-        raise AccelsimError(f"format '{text}': {exc}") from None
+    except FormatError as exc:  # named as the user wrote it
+        raise AccelsimError(f"format '{text}': {exc.problem}") from None
 
 
-def _value(v: str, text):
-    if v in ("True", "true"):
-        return True
-    if v in ("False", "false"):
-        return False
-    try:
-        return int(v)
-    except ValueError:
-        if re.fullmatch(r"[a-z_]+", v):
-            return v
-        raise AccelsimError(f"format '{text}': bad value '{v}'") from None
+def _typed(key: str, annotation: str, v: str, text):
+    """The value of option ``key`` (annotated e.g. 'int | None'), read from its spelling ``v``."""
+    allowed = [_TYPES[t.strip()] for t in annotation.split("|")]
+    if v in ("True", "true", "False", "false"):
+        value = v in ("True", "true")
+    elif re.fullmatch(r"[+-]?\d+", v):
+        value = int(v)
+    elif re.fullmatch(r"[a-z_][a-z0-9_]*", v):
+        value = v
+    else:
+        raise AccelsimError(f"format '{text}': bad value '{v}' for {key}")
+    if type(value) not in allowed:
+        wanted = " or ".join({int: "an integer", str: "a word", bool: "true/false"}[t] for t in allowed
+                             if t is not type(None))
+        raise AccelsimError(f"format '{text}': {key} must be {wanted}, got '{v}'")
+    return value
 
 
 __all__ = ["Format", "Fixed", "Minifloat", "BFP", "BlockMinifloat", "Ternary", "Binary", "Pow2", "Float32",

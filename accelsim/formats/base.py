@@ -9,6 +9,17 @@ from dataclasses import dataclass, field, fields
 
 import numpy as np
 
+from ..errors import AccelsimError
+
+
+class FormatError(AccelsimError):
+    """A format's parameters out of range. ``problem`` leaves out the format, so ``parse`` can name the text
+    as the user wrote it."""
+
+    def __init__(self, fmt, problem: str):
+        super().__init__(f"{fmt}: {problem}")
+        self.problem = problem
+
 
 def positional(default=None):
     """A dataclass field written positionally in the spelling, e.g. the 16 of ``fixed(16)``."""
@@ -25,6 +36,11 @@ class Format:
 
     def quantize(self, x, axis: int = -1) -> np.ndarray:
         raise NotImplementedError
+
+    def require(self, ok: bool, problem: str) -> None:
+        """Validation in ``__post_init__``: raise FormatError(problem) unless ``ok``."""
+        if not ok:
+            raise FormatError(self, problem)
 
     def __str__(self) -> str:
         args, opts = [], []

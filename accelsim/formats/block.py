@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..kernels.quantize import bfp_values, block_exponents
 from .base import Format, blocks, positional
 from .minifloat import Minifloat
 
@@ -25,11 +24,18 @@ class BFP(Format):
     E: int = positional(8)
     B: int = positional(16)
 
+    def __post_init__(self):
+        self.require(2 <= self.M <= 53, f"mantissa bits M={self.M} must be 2..53 (sign included)")
+        self.require(1 <= self.E <= 11, f"shared-exponent bits E={self.E} must be 1..11")
+        self.require(self.B >= 1, f"block size B={self.B} must be at least 1")
+
     @property
     def bits(self) -> int:
         return self.M  # + E/B per element for the shared exponent
 
     def quantize(self, x, axis: int = -1) -> np.ndarray:
+        from ..kernels.quantize import bfp_values
+
         b, restore = blocks(np.asarray(x, np.float64), axis, self.B)
         rows = b.reshape(-1, self.B)
         out = np.empty_like(rows)
@@ -44,11 +50,18 @@ class BlockMinifloat(Format):
     M: int = positional(3)
     B: int = positional(16)
 
+    def __post_init__(self):
+        self.require(1 <= self.E <= 11, f"exponent bits E={self.E} must be 1..11")
+        self.require(0 <= self.M <= 52, f"mantissa bits M={self.M} must be 0..52")
+        self.require(self.B >= 1, f"block size B={self.B} must be at least 1")
+
     @property
     def bits(self) -> int:
         return 1 + self.E + self.M
 
     def quantize(self, x, axis: int = -1) -> np.ndarray:
+        from ..kernels.quantize import block_exponents
+
         elem = Minifloat(self.E, self.M, bias=0, overflow="sat")
         b, restore = blocks(np.asarray(x, np.float64), axis, self.B)
         top = (1 << self.E) - 1  # largest unbiased exponent with bias 0

@@ -11,11 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import AccelsimError
-from ..kernels.quantize import ROUNDING_CODES, finite_max_abs, fixed_l2_errors, fixed_words
 from .base import Format, positional
 
-ROUNDINGS = tuple(ROUNDING_CODES)
+ROUNDINGS = ("rne", "trunc", "floor", "stochastic")  # the kernels' ROUNDING_CODES, in their order
 OVERFLOWS = ("sat", "wrap")
 SEARCH_SAMPLE = 1 << 16  # values the dynamic fraction-length search looks at
 
@@ -31,10 +29,12 @@ class Fixed(Format):
     csd: int = 0
 
     def __post_init__(self):
-        if not 2 <= self.W <= 53:
-            raise AccelsimError(f"fixed({self.W}): word length must be 2..53 bits")
-        if self.round not in ROUNDINGS or self.overflow not in OVERFLOWS:
-            raise AccelsimError(f"{self}: round must be one of {ROUNDINGS}, overflow one of {OVERFLOWS}")
+        self.require(2 <= self.W <= 53, f"word length W={self.W} must be 2..53 bits")
+        self.require(self.F is None or -1022 <= self.F <= 1022, f"fraction length F={self.F} must be -1022..1022")
+        self.require(self.round in ROUNDINGS, f"round={self.round} must be one of {', '.join(ROUNDINGS)}")
+        self.require(self.overflow in OVERFLOWS, f"overflow={self.overflow} must be one of {', '.join(OVERFLOWS)}")
+        self.require(self.csd >= 0, f"csd={self.csd} must be >= 0 (0: no CSD truncation)")
+        self.require(self.seed >= 0, f"seed={self.seed} must be >= 0")
 
     @property
     def bits(self) -> int:
@@ -52,6 +52,8 @@ class Fixed(Format):
         """F, or for dynamic fixed point the F minimising ||x - quantize(x)||² (seed 004 §4.1)."""
         if self.F is not None:
             return self.F
+        from ..kernels.quantize import ROUNDING_CODES, finite_max_abs, fixed_l2_errors
+
         x = np.ascontiguousarray(x).reshape(-1)
         vmax = finite_max_abs(x)
         if x.size > SEARCH_SAMPLE:  # an evenly strided calibration sample (plus the maximum) is enough
@@ -68,6 +70,8 @@ class Fixed(Format):
     def encode(self, x):
         """(words Q, F, how many values overflowed) with x ≈ Q · 2^-F. Q holds integers in a float array:
         float32 when x is float32 and the word fits its mantissa (exact either way), else float64."""
+        from ..kernels.quantize import ROUNDING_CODES, fixed_words
+
         x = np.ascontiguousarray(x)
         if x.dtype != np.float32 or self.W > 24:
             x = x.astype(np.float64)

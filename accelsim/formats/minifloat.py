@@ -13,10 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import AccelsimError
-from ..kernels.quantize import OVERFLOW_CODES, minifloat_values
 from .base import Format, positional
 
-OVERFLOW_MODES = tuple(OVERFLOW_CODES)
+OVERFLOW_MODES = ("ieee", "nan", "sat")  # the kernels' OVERFLOW_CODES, in their order
 
 
 @dataclass(frozen=True)
@@ -29,10 +28,10 @@ class Minifloat(Format):
     overflow: str = "ieee"
 
     def __post_init__(self):
-        if not (1 <= self.E <= 11 and 0 <= self.M <= 52):
-            raise AccelsimError(f"{self}: need 1 <= E <= 11 and 0 <= M <= 52")
-        if self.overflow not in OVERFLOW_MODES:
-            raise AccelsimError(f"{self}: overflow must be one of {OVERFLOW_MODES}")
+        self.require(1 <= self.E <= 11, f"exponent bits E={self.E} must be 1..11")
+        self.require(0 <= self.M <= 52, f"mantissa bits M={self.M} must be 0..52")
+        self.require(self.overflow in OVERFLOW_MODES,
+                     f"overflow={self.overflow} must be one of {', '.join(OVERFLOW_MODES)}")
 
     @property
     def bits(self) -> int:
@@ -56,6 +55,8 @@ class Minifloat(Format):
         return (2 - 2.0 ** -self.M) * 2.0 ** top
 
     def quantize(self, x, axis: int = -1) -> np.ndarray:
+        from ..kernels.quantize import OVERFLOW_CODES, minifloat_values
+
         x = np.asarray(x)
         flat = np.ascontiguousarray(x.reshape(-1))
         if flat.dtype not in (np.float32, np.float64):

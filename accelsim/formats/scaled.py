@@ -16,7 +16,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import AccelsimError
 from .base import Format, positional
 
 GROUPINGS = ("layer", "channel", "vector")
@@ -36,8 +35,7 @@ class _Scaled(Format):
     per: str = "channel"
 
     def __post_init__(self):
-        if self.per not in GROUPINGS:
-            raise AccelsimError(f"{self}: per must be one of {GROUPINGS}")
+        self.require(self.per in GROUPINGS, f"per={self.per} must be one of {', '.join(GROUPINGS)}")
 
     def quantize(self, x, axis: int = -1) -> np.ndarray:
         x = np.asarray(x, np.float64)
@@ -74,8 +72,8 @@ class Pow2(_Scaled):
 
     def __post_init__(self):
         super().__post_init__()
-        if self.levels_bits != 3:
-            raise AccelsimError(f"{self}: only the 3-bit codes of seed 002 Table II are defined")
+        self.require(self.levels_bits == 3, f"only the 3-bit codes of seed 002 Table II are defined, not "
+                                            f"{self.levels_bits} bits")
 
     bits = 3
     CODES = np.array([-4.0, -2.0, -1.0, 0.0, 1.0, 2.0, 4.0])

@@ -14,11 +14,10 @@ from pathlib import Path
 import numpy as np
 import onnx
 from onnx import helper, numpy_helper, shape_inference, version_converter
-from onnx.reference import ReferenceEvaluator
 
 from ..errors import AccelsimError
-from ..ir import Network
-from . import lowering
+from ..ir import Absent, Network, absent
+from . import checks, lowering, skeleton
 
 MIN_OPSET = 13  # Softmax/Clip/Pad/Reshape semantics are uniform from here on
 MAX_OPSET = onnx.defs.onnx_opset_version()  # the newest this onnx knows; tested 7..21
@@ -27,10 +26,15 @@ SAM_DOMAIN = "ai.accelsim"
 NONDETERMINISTIC = {"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Multinomial", "Bernoulli"}
 
 
-def load_onnx(path: str | Path) -> Network:
-    """Read an ONNX file and lower it to a :class:`Network`."""
+def load_onnx(path: str | Path, weights: bool = True) -> Network:
+    """Read an ONNX file and lower it to a :class:`Network`.
+
+    ``weights=False`` reads shapes only (for the timing path): large weight tensors become :class:`Absent`
+    placeholders that hold no memory; MACs, parameters (a SAM layer's kept ones included) and every shape stay
+    exact, but the network cannot be executed.
+    """
     path = Path(path)
-    model = _read(path)
+    model, stripped = _read(path, weights)
     opset = _default_opset(model)
     where = f"{path.name} (opset {opset})"
     if opset < MIN_OPSET:
@@ -38,32 +42,45 @@ def load_onnx(path: str | Path) -> Network:
     elif opset > MAX_OPSET:
         raise AccelsimError(f"{path}: opset {opset} is newer than this onnx package knows ({MAX_OPSET})")
     graph = model.graph
-    consts = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
-    inputs = {}
+    consts = {t.name: numpy_helper.to_array(t) for t in graph.initializer if t.name not in stripped}
+    consts.update(_placeholders(graph, stripped))
+    inputs, types = {}, {}
     for vi in graph.input:
         if vi.name in consts:  # old exporters list initializers as graph inputs too
             continue
         inputs[vi.name] = _static_shape(vi, path)
+        types[vi.name] = vi.type.tensor_type.elem_type or onnx.TensorProto.FLOAT
     nodes = list(graph.node)
     while True:  # folding can make more shapes static (Shape->Gather->Concat->Reshape), and vice versa
-        shapes = _infer_shapes(model, nodes, consts, inputs, path)
+        shapes = _infer_shapes(model, nodes, consts, inputs, types, path)
         remaining = _fold_constants(nodes, consts, shapes, where, max(opset, MIN_OPSET))
         if len(remaining) == len(nodes):
             break
         nodes = remaining
-    layers = lowering.lower(nodes, consts, shapes, where)
     outputs = [o.name for o in graph.output]
+    layers = lowering.lower(nodes, consts, shapes, where, outputs)
     layers, outputs = lowering.resolve_aliases(layers, outputs)
     net = Network.from_layers(graph.name or path.stem, layers, inputs, outputs, source=str(path),
-                              meta={"opset": opset, "producer": model.producer_name})
+                              meta={"opset": opset, "producer": model.producer_name, "weights": weights})
+    checks.check_network(net, graph, path)
     return net
 
 
-def _read(path: Path) -> onnx.ModelProto:
+def _placeholders(graph, stripped: dict) -> dict[str, Absent]:
+    """Shape-only stand-ins for the stripped initializers; SAM parameters get their finite entries counted."""
+    sam_params = {i for n in graph.node if (n.domain, n.op_type) == (SAM_DOMAIN, "SamDense") for i in n.input[1:3]}
+    return {name: absent(t.shape, np.float32 if t.dtype.kind == "f" else t.dtype,
+                         finite=t.count_finite() if name in sam_params else None)
+            for name, t in stripped.items()}
+
+
+def _read(path: Path, weights: bool = True) -> tuple[onnx.ModelProto, dict]:
+    """(the checked model, {name: Stripped} of the initializers read without values: all large ones unless
+    ``weights``)."""
     if not path.is_file():
         raise AccelsimError(f"{path}: no such model file")
     try:
-        model = onnx.load(str(path))
+        model, stripped = (onnx.load(str(path)), {}) if weights else skeleton.read(path)
     except Exception as exc:  # protobuf raises DecodeError/RuntimeWarning-ish types; report, don't trace
         raise AccelsimError(f"{path}: not a readable ONNX model ({type(exc).__name__}: {_first_line(exc)})") from None
     if not model.graph.node:
@@ -72,7 +89,7 @@ def _read(path: Path) -> onnx.ModelProto:
         onnx.checker.check_model(model)
     except onnx.checker.ValidationError as exc:
         raise AccelsimError(f"{path}: malformed ONNX model ({_first_line(exc)})") from None
-    return model
+    return model, stripped
 
 
 def _first_line(exc: Exception) -> str:
@@ -111,15 +128,16 @@ def _static_shape(vi, path) -> tuple[int, ...]:
     return tuple(shape)
 
 
-def _infer_shapes(model, nodes, consts, inputs, path) -> dict[str, tuple[int, ...]]:
+def _infer_shapes(model, nodes, consts, inputs, types, path) -> dict[str, tuple[int, ...]]:
     """Every tensor's static shape, from onnx shape inference on a light copy of the graph.
 
-    The copy holds only ``nodes``; inputs get their pinned shapes; large constants become shape-only inputs
+    The copy holds only ``nodes``; inputs get their pinned shapes (and their element types: token ids index an
+    embedding); large constants become shape-only inputs
     (inference needs their shapes, not their values; small ones such as Reshape targets keep their values);
     a SamDense node stands in as the MatMul x @ W_plus, which has its output shape.
     """
     small = {k: v for k, v in consts.items() if np.size(v) <= 64}
-    ins = [helper.make_tensor_value_info(k, onnx.TensorProto.FLOAT, s) for k, s in inputs.items()]
+    ins = [helper.make_tensor_value_info(k, types[k], s) for k, s in inputs.items()]
     ins += [helper.make_tensor_value_info(k, helper.np_dtype_to_tensor_dtype(np.asarray(v).dtype), np.shape(v))
             for k, v in consts.items() if k not in small]
     outs = [helper.make_empty_tensor_value_info(o.name) for o in model.graph.output]
@@ -152,6 +170,9 @@ def _fold_constants(nodes, consts, shapes, where, opset):
             consts[node.output[0]] = np.array(shapes[node.input[0]][start:end], dtype=np.int64)
         elif (node.domain in ("", "ai.onnx") and node.op_type not in NONDETERMINISTIC
               and all(i == "" or i in consts for i in node.input) and not _has_subgraph(node)):
+            if any(isinstance(consts.get(i), Absent) for i in node.input) and all(o in shapes for o in node.output):
+                consts.update((o, absent(shapes[o])) for o in node.output)  # derived from a shape-only weight
+                continue
             for name, value in zip(node.output, _evaluate(node, consts, where, opset)):
                 consts[name] = value
         else:
@@ -167,6 +188,8 @@ def _has_subgraph(node) -> bool:
 
 
 def _evaluate(node, consts, where, opset):
+    from onnx.reference import ReferenceEvaluator  # only models with constant subgraphs pay for importing it
+
     feeds = {i: consts[i] for i in node.input if i}
     ins = [helper.make_tensor_value_info(i, helper.np_dtype_to_tensor_dtype(v.dtype), v.shape) for i, v in feeds.items()]
     outs = [helper.make_tensor_value_info(o, onnx.TensorProto.UNDEFINED, None) for o in node.output]

@@ -24,9 +24,7 @@ def evaluate(net: Network, dataset, spec: QuantSpec | str | dict | None = None, 
         spec = QuantSpec.parse(spec or "float")
     elif isinstance(spec, dict):
         spec = QuantSpec.from_formats(spec)
-    data = load(dataset)
-    (name, shape), = net.inputs.items()
-    data = data.for_input_shape(shape)
+    data = load(dataset).for_network(net)
     executor = executor or QuantizedExecutor(spec)
     correct = 0
     show = sys.stderr.isatty() if progress is None else progress

@@ -22,11 +22,11 @@ import numpy as np
 from .. import threads
 from ..errors import AccelsimError
 from ..formats import Binary, Fixed, Float32, Format, Minifloat, Pow2, Ternary, parse
-from ..ir import Layer, Network
+from ..ir import SPECIAL_OPS, Layer, Network
 from ..kernels import SEED004_TABLE1, SEED004_ZERO_FACTOR, conv_saturating, gemm_saturating, pack_signs, xnor_gemm
 from ..kernels.conv import prepare as prepare_conv
 from ..kernels.mac import canonical, operand_bits
-from .reference import OPS, conv_weights, im2col, run, sam_dense
+from .reference import OPS, conv_weights, im2col, matmul_epilogue, matmul_product, run, sam_dense
 
 ROLES = ("weights", "activations", "accumulator", "mac")
 WEIGHT_ONLY = (Ternary, Binary, Pow2)
@@ -46,6 +46,8 @@ class QuantSpec:
     layers: dict = field(default_factory=dict)
 
     def __post_init__(self):
+        if self.accumulator is not None and not isinstance(self.accumulator, Fixed):
+            raise AccelsimError(f"accumulator={self.accumulator}: an accumulator is a fixed-point word, e.g. fixed(24)")
         if self.mac is None:
             return
         if not all(isinstance(f, Fixed) and f.W in (16, bits) for f, bits in zip((self.activations, self.weights),
@@ -164,10 +166,14 @@ class QuantizedExecutor:
         self._macs: dict[tuple, object] = {}
 
     def __call__(self, layer: Layer, inputs):
+        if layer.op in SPECIAL_OPS:
+            return _special_function(layer, inputs, self.stats)
         if not layer.is_mac_layer:
             return None
         spec = self.spec.for_layer(layer.name)
         st = self.stats.setdefault(layer.name, LayerStats())
+        if layer.weights_produced:
+            return _activation_product(layer, inputs, spec.activations, st)
         x = inputs[0]
         if isinstance(spec.weights, Fixed) and isinstance(spec.activations, Fixed) and layer.op != "sam_dense":
             spec = spec.operand_words()
@@ -197,7 +203,7 @@ class QuantizedExecutor:
                 return _sam(layer, xq, w, spec.activations).astype(np.float32)
             y = self._mac(layer, spec, "values", np.float32)(xq)
         if "B" in layer.weights:
-            y += layer.weights["B"].reshape((1, -1) + (1,) * (y.ndim - 2))
+            y += layer.bias
         return y.astype(np.float32, copy=False)
 
     def _mac(self, layer, spec, variant: str, dtype):
@@ -249,6 +255,34 @@ class QuantizedExecutor:
                         w[k][finite] = spec.weights.quantize(w[k][finite])
                 self._weights[key] = w
         return self._weights[key]
+
+
+def _special_function(layer: Layer, inputs, stats) -> None:
+    """LayerNorm, softmax, GELU, erf: where hardware has a special-function unit, computed in float32 by the float
+    reference (None) and flagged as such in the layer's statistics."""
+    st = stats.setdefault(layer.name, LayerStats(arithmetic="float32 (special-function unit)"))
+    st.inputs += inputs[0].size
+    return None
+
+
+def _activation_product(layer: Layer, inputs, fmt: Format, st: LayerStats):
+    """A product of two activations (attention's Q·Kᵀ and A·V): both operands in the activation format, each with
+    its own fraction length in fixed point, whose integer words are summed exactly (float64); other formats'
+    products are summed in float32. Then alpha and the bias, in float."""
+    a, b = inputs[0], inputs[1]
+    if isinstance(fmt, Fixed):
+        (ai, fa, oa), (bi, fb, ob) = fmt.encode(a), fmt.encode(b)
+        st.count(ai, oa + ob)
+        st.fraction_bits = {"weights": fb, "activations": st.fraction_bits.get("activations", set()) | {fa}}
+        st.arithmetic = "fixed-point, both operands activations"
+        y = matmul_product(layer, ai.astype(np.float64), bi.astype(np.float64)) * 2.0 ** -(fa + fb)
+    else:
+        axes = (-2 if layer.attrs.get("trans_a") else -1, -1 if layer.attrs.get("trans_b") else -2)  # reduction axes
+        aq, bq = fmt.quantize(a, axis=axes[0]), fmt.quantize(b, axis=axes[1])
+        st.count(aq, _overflows(fmt, a, aq) + _overflows(fmt, b, bq))
+        st.arithmetic = "float32, both operands activations"
+        y = matmul_product(layer, aq.astype(np.float32), bq.astype(np.float32))
+    return matmul_epilogue(layer, y, inputs)
 
 
 def _prepare_mac(layer: Layer, w, dtype):

@@ -7,6 +7,7 @@ the kernel taps' strided views.
 from __future__ import annotations
 
 from dataclasses import replace
+import functools
 from typing import Callable
 
 import numpy as np
@@ -51,8 +52,10 @@ def conv(layer: Layer, inputs):
 
 
 def dense(layer: Layer, inputs):
+    """x · Wᵀ + B over the last axis; leading axes (batch, tokens) are rows of one GEMM."""
     x, = inputs
-    out = x @ layer.weights["W"].T
+    w = layer.weights["W"]
+    out = (x.reshape(-1, x.shape[-1]) @ w.T).reshape(*x.shape[:-1], w.shape[0])
     return out + layer.weights["B"] if "B" in layer.weights else out
 
 
@@ -91,19 +94,22 @@ def pool_windows(x: np.ndarray, layer: Layer, fill: float):
     """Yield the strided views of each kernel tap; padding (and ceil-mode overhang) is filled with ``fill``."""
     kh, kw = layer.attrs["kernel"]
     sh, sw = layer.attrs["stride"]
+    dh, dw = layer.attrs.get("dilation", (1, 1))
     pt, pl, pb, pr = layer.attrs["pads"]
     P, Q = layer.out_shape[2:]
-    extra_h = max((P - 1) * sh + kh - (x.shape[2] + pt + pb), 0)
-    extra_w = max((Q - 1) * sw + kw - (x.shape[3] + pl + pr), 0)
+    extra_h = max((P - 1) * sh + (kh - 1) * dh + 1 - (x.shape[2] + pt + pb), 0)
+    extra_w = max((Q - 1) * sw + (kw - 1) * dw + 1 - (x.shape[3] + pl + pr), 0)
     xp = np.pad(x, ((0, 0), (0, 0), (pt, pb + extra_h), (pl, pr + extra_w)), constant_values=fill)
     for r in range(kh):
         for s in range(kw):
-            yield xp[:, :, r: r + (P - 1) * sh + 1: sh, s: s + (Q - 1) * sw + 1: sw]
+            yield xp[:, :, r * dh: r * dh + (P - 1) * sh + 1: sh, s * dw: s * dw + (Q - 1) * sw + 1: sw]
 
 
 def maxpool(layer: Layer, inputs):
     x, = inputs
     a = layer.attrs
+    if a.get("dilation", (1, 1)) != (1, 1):
+        return np.maximum.reduce(list(pool_windows(x, layer, -np.inf)))
     return maxpool2d(x, a["kernel"], a["stride"], a["pads"], layer.out_shape[2:])
 
 
@@ -140,13 +146,123 @@ def softmax(layer: Layer, inputs):
     return e / e.sum(axis=layer.attrs["axis"], keepdims=True)
 
 
-def _with_const(fn):
+def logsoftmax(layer: Layer, inputs):
+    x, = inputs
+    shifted = x - x.max(axis=layer.attrs["axis"], keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=layer.attrs["axis"], keepdims=True))
+
+
+def layernorm(layer: Layer, inputs):
+    """ONNX LayerNormalization: (x - mean) / sqrt(var + epsilon) · scale + bias over the axes from ``axis`` on."""
+    x, = inputs
+    axes = tuple(range(layer.attrs["axis"], x.ndim))
+    x64 = x.astype(np.float64)
+    centred = x64 - x64.mean(axis=axes, keepdims=True)
+    var = np.mean(centred * centred, axis=axes, keepdims=True)
+    y = centred / np.sqrt(var + layer.attrs["epsilon"]) * layer.weights["scale"] + layer.weights["shift"]
+    return y.astype(np.float32)
+
+
+def erf(x):
+    from scipy.special import erf as _erf  # scipy comes with scikit-learn
+    return _erf(x)
+
+
+def gelu(layer: Layer, inputs):
+    """GELU as ONNX defines it: x · Φ(x) with the exact normal CDF, or its tanh approximation."""
+    x = inputs[0].astype(np.float64)
+    if layer.attrs.get("approximate", "none") == "tanh":
+        return (0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x ** 3)))).astype(np.float32)
+    return (0.5 * x * (1 + erf(x / np.sqrt(2)))).astype(np.float32)
+
+
+def matmul_product(layer: Layer, a, b):
+    """The product of a matmul layer's two operands (transposed as its attributes say), batched over leading axes."""
+    if layer.attrs.get("trans_a"):
+        a = np.swapaxes(a, -1, -2)
+    if layer.attrs.get("trans_b"):
+        b = np.swapaxes(b, -1, -2)
+    return np.matmul(a, b)
+
+
+def matmul_epilogue(layer: Layer, product, inputs):
+    """alpha · product + beta · C (a constant C is ``weights["B"]``, beta applied; an activation C is input 2)."""
+    y = product * layer.attrs["alpha"] if layer.attrs.get("alpha", 1.0) != 1.0 else product
+    if "B" in layer.weights:
+        y = y + layer.weights["B"]
+    if len(inputs) > 2:
+        y = y + layer.attrs.get("beta", 1.0) * inputs[2]
+    return y.astype(np.float32)
+
+
+def matmul(layer: Layer, inputs):
+    return matmul_epilogue(layer, matmul_product(layer, inputs[0], inputs[1]), inputs)
+
+
+def operands(layer: Layer, inputs) -> list:
+    """The operands in the node's order: constants (``weights["const<i>"]``) where they were, activations between."""
+    acts = iter(inputs)
+    n = len(inputs) + sum(k.startswith("const") for k in layer.weights)
+    return [layer.weights[f"const{i}"] if f"const{i}" in layer.weights else next(acts) for i in range(n)]
+
+
+def _elementwise(fn):
+    """An elementwise op of the layer's operands (constants in place), as float32 (comparisons give 0 / 1)."""
     def apply(layer: Layer, inputs):
-        args = list(inputs)
-        if "const" in layer.weights:
-            args.append(layer.weights["const"])
-        return fn(*args).astype(np.float32)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # inf and NaN as ONNX gives them
+            return np.asarray(fn(*operands(layer, inputs))).astype(np.float32)
     return apply
+
+
+def _boolean(fn):
+    return _elementwise(lambda *xs: fn(*(np.asarray(x) != 0 for x in xs)))
+
+
+def _variadic(fn):
+    return _elementwise(lambda *xs: functools.reduce(fn, xs))
+
+
+def concat(layer: Layer, inputs):
+    """Concatenate along ``axis``; a constant part (made for the IR's batch of one) is repeated over the batch."""
+    parts, n = operands(layer, inputs), inputs[0].shape[0]
+    if layer.attrs["axis"] != 0:
+        parts = [np.broadcast_to(p, (n,) + p.shape[1:]) if p.shape[0] != n else p for p in parts]
+    return np.concatenate(parts, axis=layer.attrs["axis"])
+
+
+def slice_(layer: Layer, inputs):
+    x, = inputs
+    index = [slice(None)] * x.ndim
+    for axis, (start, stop, step) in layer.attrs["spans"]:
+        index[axis] = slice(start, None if stop < 0 else stop, step)
+    return x[tuple(index)]
+
+
+def expand(layer: Layer, inputs):
+    """Broadcast to the output shape (the caller's batch where the IR's batch is kept)."""
+    x, = inputs
+    shape = layer.out_shape
+    if layer.in_shapes[0][0] == shape[0]:
+        shape = (x.shape[0],) + tuple(shape[1:])
+    return np.broadcast_to(x, np.broadcast_shapes(x.shape, shape)).copy()
+
+
+def reduce_(layer: Layer, inputs):
+    x, = inputs
+    a = layer.attrs
+    fn = {"mean": np.mean, "sum": np.sum, "max": np.max, "min": np.min}[a["kind"]]
+    wide = x.astype(np.float64) if a["kind"] in ("mean", "sum") else x
+    return fn(wide, axis=a["axes"], keepdims=a["keepdims"]).astype(np.float32)
+
+
+def cast(layer: Layer, inputs):
+    x, = inputs
+    to = layer.attrs["to"]
+    if to == "bool":
+        return (x != 0).astype(np.float32)
+    if to == "int":
+        return np.trunc(x)
+    return x.astype(np.float16).astype(np.float32)  # float16
 
 
 def reshape(layer: Layer, inputs):
@@ -166,6 +282,12 @@ OPS: dict[str, Callable] = {
     "avgpool": avgpool,
     "lrn": lrn,
     "softmax": softmax,
+    "logsoftmax": logsoftmax,
+    "layernorm": layernorm,
+    "gelu": gelu,
+    "erf": lambda l, i: erf(i[0]).astype(np.float32),
+    "not": lambda l, i: (i[0] == 0).astype(np.float32),
+    "matmul": matmul,
     "affine": lambda l, i: (i[0] * l.weights["scale"].reshape(1, -1, *([1] * (i[0].ndim - 2)))
                             + l.weights["shift"].reshape(1, -1, *([1] * (i[0].ndim - 2)))).astype(np.float32),
     "relu": lambda l, i: np.maximum(i[0], 0),
@@ -183,15 +305,33 @@ OPS: dict[str, Callable] = {
     "abs": lambda l, i: np.abs(i[0]),
     "neg": lambda l, i: -i[0],
     "exp": lambda l, i: np.exp(i[0]),
-    "sqrt": lambda l, i: np.sqrt(i[0]),
-    "reciprocal": lambda l, i: 1 / i[0],
-    "add": _with_const(np.add),
-    "sub": _with_const(np.subtract),
-    "mul": _with_const(np.multiply),
-    "div": _with_const(np.divide),
-    "prelu": _with_const(lambda x, slope: np.where(x >= 0, x, x * slope)),
-    "sum": lambda l, i: np.add.reduce(list(i)),
-    "concat": lambda l, i: np.concatenate(i, axis=l.attrs["axis"]),
+    "sqrt": _elementwise(np.sqrt),  # a negative input gives NaN, as in ONNX (quietly)
+    "reciprocal": _elementwise(np.reciprocal),
+    "add": _elementwise(np.add),
+    "sub": _elementwise(np.subtract),
+    "mul": _elementwise(np.multiply),
+    "div": _elementwise(np.divide),
+    "pow": _elementwise(np.power),
+    "prelu": _elementwise(lambda x, slope: np.where(x >= 0, x, x * slope)),
+    "where": _elementwise(lambda cond, x, y: np.where(cond != 0, x, y)),
+    "equal": _elementwise(np.equal),
+    "less": _elementwise(np.less),
+    "greater": _elementwise(np.greater),
+    "less_equal": _elementwise(np.less_equal),
+    "greater_equal": _elementwise(np.greater_equal),
+    "and": _boolean(np.logical_and),
+    "or": _boolean(np.logical_or),
+    "xor": _boolean(np.logical_xor),
+    "sum": _variadic(np.add),
+    "max": _variadic(np.maximum),
+    "min": _variadic(np.minimum),
+    "concat": concat,
+    "slice": slice_,
+    "gather": lambda l, i: np.take(i[0], l.attrs["indices"], axis=l.attrs["axis"]),
+    "embedding": lambda l, i: np.take(l.weights["table"], i[0].astype(np.int64), axis=l.attrs["axis"]),
+    "expand": expand,
+    "reduce": reduce_,
+    "cast": cast,
     "reshape": reshape,
     "transpose": lambda l, i: np.transpose(i[0], l.attrs["perm"]),
     "pad": lambda l, i: np.pad(i[0], l.attrs["pad_width"], mode=l.attrs["mode"],
@@ -208,6 +348,9 @@ def run(net: Network, x, mac_executor: MacExecutor | None = None, keep: bool = F
     returning None falls back to the float reference. Returns the output array (a dict when the net
     has several outputs), or every tensor when ``keep`` is true.
     """
+    if net.meta.get("weights") is False:
+        raise AccelsimError(f"{net.source or net.name}: loaded without weights (shapes only, for the timing path); "
+                            f"load it with weights to execute it")
     env = _bind_inputs(net, x)
     live = _last_use(net)
     for i, layer in enumerate(net.layers):

@@ -22,38 +22,77 @@ class Axis:
     name: str
     size: int
     dims: frozenset[str]
+    #: the PEs along this axis add their neighbour's partial sums with their own adders (one cycle per sum)
+    chained: bool = False
 
 
 @dataclass(frozen=True)
 class Storage:
     """A storage level (outermost = DRAM). ``keeps`` are the tensors it holds (others bypass it);
     ``capacity`` is in words per instance (None = unbounded); ``dims`` may appear in its temporal loops;
-    ``fanout`` are the spatial axes between it and the next level, carried by the component ``noc``."""
+    ``double_buffered`` tensors take two copies (the next tile loads while this one is used);
+    ``fanout`` are the spatial axes between it and the next level, carried by the component ``noc``
+    (one name, or {tensor: name} when each tensor has its own network)."""
 
     name: str
     keeps: frozenset[str]
     capacity: int | None = None
     dims: frozenset[str] = frozenset(DIMS)
-    double_buffered: bool = False
+    double_buffered: bool | frozenset[str] = False
     fanout: tuple[Axis, ...] = ()
-    noc: str | None = None
+    noc: str | dict[str, str] | None = None
+
+    @property
+    def double(self) -> frozenset[str]:
+        """The tensors kept twice."""
+        if isinstance(self.double_buffered, frozenset):
+            return self.double_buffered & self.keeps
+        return self.keeps if self.double_buffered else frozenset()
+
+    def noc_for(self, t: str | None) -> str | None:
+        return self.noc.get(t) if isinstance(self.noc, dict) else self.noc
+
+    def __hash__(self):
+        noc = tuple(sorted(self.noc.items())) if isinstance(self.noc, dict) else self.noc
+        return hash((self.name, self.keeps, self.capacity, self.dims, self.double_buffered, self.fanout, noc))
+
+
+@dataclass(frozen=True)
+class Bus:
+    """An on-chip path whose width bounds a tile's time: it moves ``words_per_cycle`` of the accesses it
+    ``carries`` — (component, tensor or None for all, action or None for all). A ``serial`` bus fills a store
+    that has one copy only, so the compute waits while it moves (e.g. a PE's filter scratchpad between passes);
+    the others stream under the compute."""
+
+    name: str
+    words_per_cycle: float
+    carries: tuple[tuple[str, str | None, str | None], ...]
+    serial: bool = False
+
+    def words(self, counts: dict) -> int:
+        return sum(n for (comp, t), actions in counts.items() for action, n in actions.items()
+                   if any(c == comp and tt in (None, t) and a in (None, action) for c, tt, a in self.carries))
 
 
 @dataclass(frozen=True)
 class Hierarchy:
     """Storage levels outer -> inner, then the MAC units (component ``mac``).
 
-    ``bandwidth`` gives words/cycle for components whose traffic bounds the time of a tile
-    (DRAM's is used by the engine's DMA; on-chip ones stretch the compute of a tile).
+    ``buses`` bound the time of a tile by on-chip bandwidth (DRAM's bandwidth is the engine's DMA).
     ``pipeline`` is the fill latency in cycles added to every tile (e.g. DianNao's 3-stage NFU: 2).
+    ``prefetch``: the next tile's inputs stream into the first on-chip level while this tile computes, into
+    space the array has finished with (no second copy needed); ``store_blocks``: a tile whose outputs are
+    written back holds its space until the write-back ends, so the next tile waits for it.
     """
 
     levels: tuple[Storage, ...]
     mac: str
     dram_bandwidth: float
     dram_latency: int
-    bandwidth: dict[str, float] = field(default_factory=dict)
+    buses: tuple[Bus, ...] = ()
     pipeline: int = 0
+    prefetch: bool = False
+    store_blocks: bool = False
     #: tensors already in their first on-chip keeper when a layer starts (e.g. weights programmed into
     #: crossbars): the first fetch of every element is free, only re-fetches after eviction cost
     resident: frozenset[str] = frozenset()

@@ -1,32 +1,56 @@
-"""The mapper: search loop nests that fit every buffer, keep the best for energy, delay or EDP.
+"""The mapper: among loop nests that fit every buffer, the best for energy, delay or EDP.
 
-Search is a seeded random sampling of the mapspace (as Timeloop's random search), built inner -> outer
-so every sample fits: spatial factors per fanout axis over the dims the dataflow allows, temporal factors
-per level over its allowed dims (shrunk until the level's tile fits), random loop orders; the DRAM level
-takes what remains. Factors are the "ceil" divisors ceil(D/k), so partial last tiles are allowed. Each
-sample is scored in closed form (``Nest.counts``); the same budget is given to every dataflow.
+The candidates come from the architecture family's mapspace when it has one (e.g. Eyeriss's dataflows,
+enumerated exhaustively within their definitions), else from a seeded random sampling of the generic space
+(as Timeloop's random search), built inner -> outer so every sample fits. Each candidate is scored in closed
+form (``Nest.counts``) with :class:`Pricing`: the energy table, the energy every cycle costs (clock network,
+leakage, idle units) — so a slow mapping is not "cheap" because idle hardware is free — and what DRAM words
+cost after compression. Ties go to the other figure; the search is deterministic.
 """
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
-from math import ceil, prod
+from math import ceil
 from zlib import crc32
 
 from ..errors import AccelsimError
-from .hierarchy import DIMS, Hierarchy
-from .nest import LevelMap, Mapping, Nest, Shape
+from .hierarchy import DIMS, TENSORS, Hierarchy
+from .nest import LevelMap, Mapping, Nest, Shape, by_component
 
 OBJECTIVES = ("energy", "delay", "edp")
 SAMPLES = 400
 
 
-@lru_cache(maxsize=None)
-def factor_choices(remaining: int, limit: int) -> list[int]:
-    """Factors worth trying for a dimension with ``remaining`` iterations: ceil(remaining / k) <= limit."""
-    out = {ceil(remaining / k) for k in range(1, remaining + 1) if ceil(remaining / k) <= limit}
+@dataclass(frozen=True)
+class Pricing:
+    """What the mapper charges: ``table`` {component: {action: pJ}}, ``cycle_pj`` per cycle of the layer,
+    ``dram_ratio`` {tensor: DRAM words moved per word} (compression), ``mac_pj`` per MAC executed."""
+
+    table: dict
+    cycle_pj: float = 0.0
+    dram_ratio: dict = field(default_factory=dict)
+
+
+def divisor_choices(n: int, limit: int) -> list[int]:
+    """Factors worth trying for a dimension with ``n`` iterations, at most ``limit``: every f whose number of
+    chunks ceil(n / f) is reached by no smaller factor (the smallest factor for each chunk count)."""
+    return _choices(n, min(n, limit))
+
+
+@lru_cache(maxsize=1 << 14)
+def _choices(n: int, limit: int) -> list[int]:
+    out, k = set(), 1
+    while k <= n:  # the distinct values of ceil(n / k), each O(1): O(sqrt n) in all
+        f = -(-n // k)
+        if f <= limit:
+            out.add(f)
+        k = -(-n // (f - 1)) if f > 1 else n + 1  # the first k with a smaller ceil(n / k)
     return sorted(out) or [1]
+
+
+factor_choices = divisor_choices
 
 
 @dataclass
@@ -41,19 +65,38 @@ class Scored:
         return {"energy": self.energy, "delay": self.delay, "edp": self.energy * self.delay}[objective]
 
 
-def score(hier: Hierarchy, mapping: Mapping, shape: Shape, table: dict) -> Scored:
+def score(hier: Hierarchy, mapping: Mapping, shape: Shape, pricing: Pricing | dict) -> Scored:
+    """Closed-form energy (pJ) and delay (cycles) of a mapping, as the engine will count them."""
+    if not isinstance(pricing, Pricing):
+        pricing = Pricing(pricing)
     nest = Nest(hier, mapping, shape)
     res = nest.counts()
+    table = pricing.table
     energy = sum(n * table.get(comp, {}).get(action, 0.0)
-                 for comp, actions in res["counts"].items() for action, n in actions.items())
-    dram = sum(res["counts"].get(hier.levels[0].name, {}).values())
-    tiles = prod(lp.factor for lp in nest.loops[:nest.starts[1]]) if len(nest.starts) > 1 else 1
-    delay = max(res["steps"] + tiles * hier.pipeline, dram / hier.dram_bandwidth) + hier.dram_latency
+                 for (comp, _), actions in res["counts"].items() for action, n in actions.items())
+    dram = hier.levels[0].name
+    dram_in = dram_out = 0.0
+    for (comp, t), actions in res["counts"].items():
+        if comp == dram:
+            ratio = pricing.dram_ratio.get(t, 1.0)
+            dram_in += actions.get("read", 0) * ratio
+            dram_out += actions.get("write", 0) * ratio
+            energy += (ratio - 1) * sum(n * table.get(comp, {}).get(a, 0.0) for a, n in actions.items())
+    tiles = nest.tile_count()
+    serial = sum(bus.words(res["counts"]) / bus.words_per_cycle for bus in hier.buses if bus.serial)
+    compute = res["steps"] + res["reduction_steps"] + tiles * hier.pipeline
+    for bus in hier.buses:
+        if not bus.serial:
+            compute = max(compute, bus.words(res["counts"]) / bus.words_per_cycle)
+    compute += serial
+    link = hier.dram_bandwidth
+    if hier.store_blocks:
+        delay = max(compute, dram_in / link) + dram_out / link + hier.dram_latency
+    else:
+        delay = max(compute, (dram_in + dram_out) / link) + hier.dram_latency
+    energy += pricing.cycle_pj * delay
+    res["by_component"] = by_component(res["counts"])
     return Scored(mapping, nest, res, energy, delay)
-
-
-def fits(hier: Hierarchy, nest: Nest) -> bool:
-    return all(lv.capacity is None or nest.footprint(i) <= lv.capacity for i, lv in enumerate(hier.levels))
 
 
 def _sample(hier: Hierarchy, shape: Shape, rng: random.Random) -> Mapping | None:
@@ -68,7 +111,7 @@ def _sample(hier: Hierarchy, shape: Shape, rng: random.Random) -> Mapping | None
             dims = sorted(axis.dims)
             rng.shuffle(dims)
             for d in dims[:2]:
-                choices = factor_choices(remaining(d), room)
+                choices = divisor_choices(remaining(d), room)
                 f = choices[-1] if rng.random() < 0.6 else rng.choice(choices)
                 if f > 1:
                     lm.spatial.append((d, f, axis.name))
@@ -77,12 +120,12 @@ def _sample(hier: Hierarchy, shape: Shape, rng: random.Random) -> Mapping | None
         dims = [d for d in DIMS if d in lv.dims and remaining(d) > 1]
         rng.shuffle(dims)
         for d in dims:
-            choices = factor_choices(remaining(d), remaining(d))
+            choices = divisor_choices(remaining(d), remaining(d))
             f = rng.choice(choices) if rng.random() < 0.7 else choices[-1]
             lm.temporal.append((d, f))
             inner[d] *= f
         # shrink until the level's tile fits: its own loops first, then the inner levels' (which only shrink)
-        while True:
+        for _ in range(64):
             nest = Nest(hier, Mapping(levels), shape)
             if lv.capacity is None or nest.footprint(li) <= lv.capacity:
                 break
@@ -93,25 +136,56 @@ def _sample(hier: Hierarchy, shape: Shape, rng: random.Random) -> Mapping | None
             k, j = rng.choice(big)
             d, f = levels[k].temporal[j]
             inner[d] //= f
-            nf = rng.choice(factor_choices(remaining(d), f - 1))
+            nf = rng.choice(divisor_choices(remaining(d), f - 1))
             levels[k].temporal[j] = (d, nf)
             inner[d] *= nf
+        else:
+            return None
     levels[0].temporal = [(d, remaining(d)) for d in DIMS if remaining(d) > 1]
     rng.shuffle(levels[0].temporal)
     return Mapping(levels)
 
 
-def search(hier: Hierarchy, shape: Shape, table: dict, objective: str = "energy",
-           samples: int = SAMPLES, seed: int = 0) -> Scored:
-    """The best mapping found for a layer shape (deterministic for a given shape, hierarchy and seed)."""
+def sampled(hier: Hierarchy, shape: Shape, samples: int = SAMPLES, seed: int = 0):
+    """The generic mapspace: ``samples`` seeded random mappings (deterministic for a shape and seed)."""
+    rng = random.Random(crc32(repr((shape, seed)).encode()))
+    for _ in range(samples):
+        m = _sample(hier, shape, rng)
+        if m is not None:
+            yield m
+
+
+def search(hier: Hierarchy, shape: Shape, pricing: Pricing | dict, objective: str = "energy",
+           samples: int = SAMPLES, seed: int = 0, space=None, refine: int = 8) -> Scored:
+    """The best mapping of a layer shape among ``space`` (default: the sampled generic mapspace).
+
+    A structured space (with ``arrays()`` and ``uppers(mapping)``) is searched in two stages: every array
+    mapping with its default schedule above, then every schedule above the ``refine`` best arrays.
+    """
     if objective not in OBJECTIVES:
         raise AccelsimError(f"--objective: must be one of {', '.join(OBJECTIVES)}, got '{objective}'")
-    rng = random.Random(crc32(repr((shape, seed)).encode()))
-    scored = [score(hier, m, shape, table) for m in (_sample(hier, shape, rng) for _ in range(samples)) if m]
-    if scored:
-        # near-ties (within 1% of the best) go to the other figure: least delay for energy, least energy else
-        best_cost = min(s.cost(objective) for s in scored)
-        near = [s for s in scored if s.cost(objective) <= best_cost * 1.01]
-        return min(near, key=lambda s: (s.delay, s.energy) if objective == "energy" else (s.energy, s.delay))
-    raise AccelsimError(f"no mapping of shape {dict(shape.bounds)} fits the buffers "
-                        f"({', '.join(f'{lv.name} {lv.capacity} words' for lv in hier.levels[1:])})")
+    if space is None:
+        space = sampled(hier, shape, samples, seed)
+    structured = hasattr(space, "arrays")
+    ranked = _rank(hier, shape, pricing, objective, space.arrays() if structured else space)
+    if structured and ranked:
+        for *_, m in sorted(ranked, key=lambda r: r[:3])[:refine]:
+            ranked += _rank(hier, shape, pricing, objective, space.uppers(m), start=len(ranked))
+    if not ranked:
+        raise AccelsimError(f"no mapping of shape {dict(shape.bounds)} fits the buffers "
+                            f"({', '.join(f'{lv.name} {lv.capacity} words' for lv in hier.levels[1:])})")
+    # near-ties (within 1% of the best) go to the other figure, then to the first found
+    low = min(r[0] for r in ranked)
+    *_, m = min((r for r in ranked if r[0] <= low * 1.01), key=lambda r: (r[1], r[2]))
+    return score(hier, m, shape, pricing)
+
+
+def _rank(hier, shape, pricing, objective, mappings, start=0) -> list:
+    """(cost, other figure, order found, mapping) of every mapping that fits."""
+    out = []
+    for i, m in enumerate(mappings, start):
+        if not Nest(hier, m, shape).fits():
+            continue
+        s = score(hier, m, shape, pricing)
+        out.append((s.cost(objective), s.delay if objective == "energy" else s.energy, i, m))
+    return out

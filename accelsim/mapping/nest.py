@@ -9,12 +9,17 @@ Reuse rules (the same in the closed form here and in the cycle-by-cycle walk of 
 * a tile is refilled when a loop outside it advances, except the innermost run of temporal loops over
   dimensions the tensor does not depend on (it stays resident: stationarity). Spatial loops index
   instances and never refill. On-chip levels do not stay resident across DRAM-level (tile) loops.
+* sliding windows: when the innermost temporal loop outside an on-chip tile of inputs advances along an
+  output row or column (P, Q), only the rows/columns the new window adds are filled (Timeloop's deltas).
 * the MAC reads its operands from the innermost level keeping them at every MAC (no operand register),
   and read-modify-writes its partial sum there.
-* a parent serves one delivery per temporal step to all instances below a fanout (multicast; for
-  partial sums, a spatial reduction), counted once per distinct word; the fanout's NoC carries every
-  word each instance receives or sends.
+* a parent serves each delivery to all instances below the fanouts between it and the child at once
+  (multicast; for partial sums, a spatial reduction), counted once per distinct word; each fanout's NoC
+  carries every word each instance receives or sends.
 * a partial sum's first fill needs no read (it starts from zero); later fills read it back.
+
+Counts are kept per tensor — ``{(component, tensor): {action: n}}`` — so tensor-specific effects (bus
+widths, compression, word widths) apply where they belong; :func:`by_component` sums them.
 """
 from __future__ import annotations
 
@@ -24,6 +29,10 @@ from math import prod
 
 from ..ir.layer import LoopBounds
 from .hierarchy import DIMS, RELEVANT, TENSORS, Hierarchy
+
+_DI = {d: i for i, d in enumerate(DIMS)}
+_REL = {t: tuple(d in RELEVANT[t] for d in DIMS) for t in TENSORS}
+_P, _Q, _R, _S = _DI["P"], _DI["Q"], _DI["R"], _DI["S"]
 
 
 @dataclass(frozen=True)
@@ -41,7 +50,7 @@ class Shape:
         return cls(tuple((d, int(vals[d])) for d in DIMS), tuple(b.stride), tuple(b.dilation))
 
     def __getitem__(self, d: str) -> int:
-        return dict(self.bounds)[d]
+        return self.bounds[_DI[d]][1]
 
     def with_bounds(self, **new) -> "Shape":
         return Shape(tuple((d, new.get(d, v)) for d, v in self.bounds), self.stride, self.dilation)
@@ -100,7 +109,7 @@ class Mapping:
                 for lv, lm in zip(hier.levels, self.levels)}
 
 
-@lru_cache(maxsize=1 << 16)
+@lru_cache(maxsize=1 << 17)
 def dim_stats(D: int, factors: tuple[int, ...], counted: tuple[bool, ...], inner: int) -> dict[int, int]:
     """For one dimension of bound ``D`` with loops ``factors`` (outer -> inner) outside a boundary and chunk
     size ``inner`` inside it: {boundary chunk extent: how many non-empty index tuples of the counted loops
@@ -125,12 +134,34 @@ def dim_stats(D: int, factors: tuple[int, ...], counted: tuple[bool, ...], inner
     return rec(0, D)
 
 
+@lru_cache(maxsize=1 << 17)
+def _dim_sums(D: int, factors: tuple[int, ...], counted: tuple[bool, ...], inner: int) -> tuple[int, int]:
+    """(number of chunks, sum of chunk extents) of :func:`dim_stats`."""
+    h = dim_stats(D, factors, counted, inner)
+    return sum(h.values()), sum(e * n for e, n in h.items())
+
+
+@lru_cache(maxsize=1 << 16)
+def _window_sum(hp: tuple, hr: tuple, stride: int, dilation: int) -> int:
+    return sum(cp * cr * window(a, b, stride, dilation) for a, cp in hp for b, cr in hr)
+
+
 @lru_cache(maxsize=None)
 def window(a: int, b: int, stride: int, dilation: int) -> int:
     """Distinct input rows touched by ``a`` output rows and ``b`` filter rows (gaps when stride > window)."""
     if dilation == 1 and stride <= b:
         return (a - 1) * stride + b
     return len({p * stride + r * dilation for p in range(a) for r in range(b)})
+
+
+def by_component(per_tensor: dict) -> dict[str, dict[str, int]]:
+    """{(component, tensor): {action: n}} -> {component: {action: n}}."""
+    out: dict[str, dict[str, int]] = {}
+    for (comp, _), actions in per_tensor.items():
+        slot = out.setdefault(comp, {})
+        for action, n in actions.items():
+            slot[action] = slot.get(action, 0) + n
+    return out
 
 
 class Nest:
@@ -141,6 +172,7 @@ class Nest:
         self.loops = mapping.loops()
         self.starts = mapping.starts()
         self.bounds = dict(shape.bounds)
+        self._bounds = tuple(v for _, v in shape.bounds)
         self.by_dim = {d: [i for i, lp in enumerate(self.loops) if lp.dim == d] for d in DIMS}
         # how far one step of each loop moves along its dimension: the product of the later loops over it
         self.strides = [prod(later.factor for later in self.loops[i + 1:] if later.dim == lp.dim)
@@ -150,6 +182,11 @@ class Nest:
     def boundary(self, level: int) -> int:
         """Tile boundary of a level; the MAC (level = len(levels)) is after the last loop."""
         return self.starts[level] if level < len(self.starts) else len(self.loops)
+
+    @property
+    def floor(self) -> int:
+        """Index of the first loop inside the DRAM level: on-chip tiles never stay resident across the loops before it."""
+        return self.starts[1] if len(self.starts) > 1 else 0
 
     def origin(self, idx) -> dict[str, int] | None:
         """Per-dimension start of the chunk the leading loops select at indices ``idx``; None when it lies past
@@ -174,66 +211,159 @@ class Nest:
         full = {d: self.bounds[d] for d in DIMS}
         return self.shape.tensor_size(t, full) <= self.hier.levels[keeper].capacity * instances
 
-    def counted(self, t: str, b: int, skip: bool, floor: int, first: bool = False) -> list[bool]:
+    def counted(self, t: str, b: int, skip: bool, floor: int, first: bool = False, order=None) -> list[bool]:
         """Which loops outside boundary ``b`` refill tensor t's tile (see the module docstring)."""
+        loops = self.loops if order is None else [self.loops[i] for i in order]
         modes = [True] * b
         if skip:
             for i in range(b - 1, floor - 1, -1):
-                lp = self.loops[i]
+                lp = loops[i]
                 if lp.axis is None:
                     if lp.dim in RELEVANT[t]:
                         break
                     modes[i] = False
         if first:  # partial sums: hold the reduction loops at their first iteration
             for i in range(b):
-                if self.loops[i].axis is None and self.loops[i].dim not in RELEVANT[t]:
+                if loops[i].axis is None and loops[i].dim not in RELEVANT[t]:
                     modes[i] = False
         return modes
 
-    def delivery_boundary(self, parent: int, b: int) -> int:
-        """Where a parent's deliveries start: just inside its innermost temporal loop above ``b``."""
-        i = b
-        while i > self.starts[parent] and self.loops[i - 1].axis is not None:
-            i -= 1
-        return i
+    def pair_view(self, t: str, parent: int, child: int, side: str, first: bool = False):
+        """(loop order, boundary, counted modes, skip, floor) that the fills of a pair are counted on.
 
-    def pair_rules(self, parent: int, child: int):
-        """(child boundary, parent delivery boundary, skip, floor) of a pair."""
+        ``side`` is "child" (what each child instance receives) or "parent" (what the parent serves at once to
+        all instances below the fanouts between the two levels, each distinct word once). On the parent side a
+        spatial loop over a dimension t does not depend on is held at its first instance (they all receive the
+        same words), and one over an input window dimension moves inside the tile when no temporal loop of that
+        dimension lies inside it (neighbouring windows overlap); others stay per instance. A sliding window
+        moves its loop inside too. Only moves that keep the tile a box of contiguous chunks are made.
+        """
         b = self.boundary(child)
         skip = child < len(self.hier.levels)
-        floor = 0 if parent == 0 else (self.starts[1] if len(self.starts) > 1 else 0)
-        return b, self.delivery_boundary(parent, b), skip, floor
+        floor = 0 if parent == 0 else self.floor
+        order = list(range(len(self.loops)))
+        held = set()
+        if side == "parent":
+            lo, hi = self.boundary(parent), b
+            between = [i for i in range(lo, hi) if self.loops[i].axis is not None and self.loops[i].level < child]
+            held = {i for i in between if self.loops[i].dim not in RELEVANT[t]}
+            merged = [i for i in between if t == "I" and self.loops[i].dim in "PQRS" and not any(
+                self.loops[j].axis is None and self.loops[j].dim == self.loops[i].dim for j in range(i + 1, hi))]
+            if merged:
+                order = [i for i in range(b) if i not in merged] + merged + order[b:]
+                b -= len(merged)
+        modes = self.counted(t, b, skip, floor, first=first, order=order)
+        if t == "I" and skip and parent > 0:
+            j = next((i for i in range(b - 1, floor - 1, -1) if self.loops[order[i]].axis is None), None)
+            if j is not None and modes[j] and self.loops[order[j]].dim in "PQ" and not any(
+                    self.loops[order[i]].dim == self.loops[order[j]].dim for i in range(j + 1, b)):
+                order = order[:j] + order[j + 1:b] + [order[j]] + order[b:]
+                b -= 1
+                modes = modes[:j] + modes[j + 1:]
+        modes = [m and order[i] not in held for i, m in enumerate(modes)]
+        return order, b, modes, skip, floor
+
+    def noc_between(self, parent: int, child: int, t: str | None = None) -> str | None:
+        """The NoC a pair's traffic crosses: that of a fanout between the two levels (even if not unrolled)."""
+        for lv in self.hier.levels[parent:child]:
+            if lv.fanout:
+                return lv.noc_for(t)
+        return None
 
     # ---- closed forms ------------------------------------------------------------------------------
-    def words(self, t: str, b: int, modes: list[bool]) -> int:
-        """Σ over the counted iterations outside boundary b of tensor t's tile size there."""
-        hist = {}
-        loops = self.loops
-        for d in DIMS:
-            idx = self.by_dim[d]
-            outside = [i for i in idx if i < b]
-            inner = prod(loops[i].factor for i in idx if i >= b)
-            hist[d] = dim_stats(self.bounds[d], tuple(loops[i].factor for i in outside),
-                                tuple(modes[i] for i in outside), inner)
-        n = {d: sum(h.values()) for d, h in hist.items()}
-        s = {d: sum(e * c for e, c in h.items()) for d, h in hist.items()}
-        rel = RELEVANT[t]
-        total = prod(n[d] for d in DIMS if d not in rel)
-        if t != "I":
-            return total * prod(s[d] for d in rel)
+    def words(self, t: str, b: int, modes, order=None) -> int:
+        """Σ over the counted iterations outside boundary b of tensor t's tile size there.
 
-        def axis(out, filt, k):
-            return sum(ca * cb * window(a, bb, self.shape.stride[k], self.shape.dilation[k])
-                       for a, ca in hist[out].items() for bb, cb in hist[filt].items())
-        return total * s["G"] * s["N"] * s["C"] * axis("P", "R", 0) * axis("Q", "S", 1)
+        Per dimension, the chunks at the boundary are contiguous blocks of the inner extent (the last one
+        partial): with every outside loop counted they are ceil(D / inner) chunks, and a relevant dimension's
+        chunk extents sum to D; an irrelevant dimension held at index 0 by its innermost loops has
+        ceil(D / (inner × their factors)) chunks. Other patterns (a counted loop inside a held one) take the
+        exact chunk histogram of :func:`dim_stats`.
+        """
+        loops = self.loops if order is None else [self.loops[i] for i in order]
+        nd = len(DIMS)
+        outside_f = [[] for _ in range(nd)]
+        outside_m = [[] for _ in range(nd)]
+        inner = [1] * nd
+        for i, lp in enumerate(loops):
+            di = _DI[lp.dim]
+            if i < b:
+                outside_f[di].append(lp.factor)
+                outside_m[di].append(modes[i])
+            else:
+                inner[di] *= lp.factor
+        rel = _REL[t]
+        bounds = self._bounds
+        total = 1
+        hist = [None] * nd
+        for di in range(nd):
+            D, a, ms = bounds[di], inner[di], outside_m[di]
+            window_dim = t == "I" and di in (_P, _Q, _R, _S)
+            if all(ms):
+                if rel[di] and not window_dim:
+                    total *= D
+                    continue
+                n = -(-D // a) if a < D else 1
+                if window_dim:
+                    last = D - (n - 1) * a
+                    hist[di] = ((a, n - 1), (last, 1)) if n > 1 and last != a else ((min(a, D), n),)
+                    continue
+                total *= n
+                continue
+            k = len(ms)
+            while k and not ms[k - 1]:
+                k -= 1
+            if not rel[di] and not any(ms[k:]) and all(ms[:k]):  # held by its innermost loops only
+                held = a * prod(outside_f[di][k:])
+                total *= -(-D // held) if held < D else 1
+                continue
+            h = dim_stats(D, tuple(outside_f[di]), tuple(ms), a)
+            if window_dim:
+                hist[di] = tuple(h.items())
+            else:
+                total *= sum(e * c for e, c in h.items()) if rel[di] else sum(h.values())
+        if t == "I":
+            sh, sw = self.shape.stride
+            dh, dw = self.shape.dilation
+            total *= _window_sum(hist[_P], hist[_R], sh, dh) * _window_sum(hist[_Q], hist[_S], sw, dw)
+        return total
+
+    def pair_words(self, t: str, parent: int, child: int, side: str, first: bool = False) -> int:
+        order, b, modes, _, _ = self.pair_view(t, parent, child, side, first)
+        return self.words(t, b, modes, order)
 
     def steps(self) -> int:
         """Compute cycles: temporal index tuples that carry at least one MAC."""
         n = 1
         for d in DIMS:
             idx = self.by_dim[d]
-            n *= sum(dim_stats(self.bounds[d], tuple(self.loops[i].factor for i in idx),
-                               tuple(self.loops[i].axis is None for i in idx), 1).values())
+            n *= _dim_sums(self.bounds[d], tuple(self.loops[i].factor for i in idx),
+                           tuple(self.loops[i].axis is None for i in idx), 1)[0]
+        return n
+
+    def chained_reduction(self) -> bool:
+        """Whether the PEs add their neighbour's partial sums themselves: a reduction dimension is unrolled on an
+        ``Axis`` with ``chained`` above the innermost keeper of partial sums."""
+        keeper = self.hier.chain("O")[-1]
+        chained = {ax.name for lv in self.hier.levels[:keeper] for ax in lv.fanout if ax.chained}
+        return keeper > 0 and any(lp.axis in chained and lp.dim not in RELEVANT["O"] for lp in self.loops)
+
+    def reduction_steps(self) -> int:
+        """Extra cycles of a chained reduction: each PE spends one cycle per partial sum it drains from its own
+        psum store (counted on one PE; all PEs run in lockstep)."""
+        if not self.chained_reduction():
+            return 0
+        b = self.boundary(self.hier.chain("O")[-1])
+        modes = [m and lp.axis is None for m, lp in zip(self.counted("O", b, True, self.floor), self.loops)]
+        return self.words("O", b, modes)
+
+    def tile_count(self) -> int:
+        """Non-empty DRAM-level tiles."""
+        n = 1
+        for d in DIMS:
+            idx = [i for i in self.by_dim[d] if i < self.floor]
+            inner = prod(self.loops[i].factor for i in self.by_dim[d] if i >= self.floor)
+            n *= _dim_sums(self.bounds[d], tuple(self.loops[i].factor for i in idx), (True,) * len(idx), inner)[0]
         return n
 
     def tile_extents(self, level: int) -> dict[str, int]:
@@ -241,57 +371,55 @@ class Nest:
         return {d: min(self.bounds[d], prod(lp.factor for lp in self.loops[b:] if lp.dim == d)) for d in DIMS}
 
     def footprint(self, level: int) -> int:
-        """Words a level instance must hold (×2 when double-buffered)."""
+        """Words a level instance must hold (a double-buffered tensor twice)."""
         lv = self.hier.levels[level]
         ext = self.tile_extents(level)
-        words = sum(self.shape.tensor_size(t, ext) for t in TENSORS if t in lv.keeps)
-        return words * (2 if lv.double_buffered else 1)
+        return sum(self.shape.tensor_size(t, ext) * (2 if t in lv.double else 1) for t in TENSORS if t in lv.keeps)
+
+    def fits(self) -> bool:
+        return all(lv.capacity is None or self.footprint(i) <= lv.capacity for i, lv in enumerate(self.hier.levels))
 
     def crosses_tiles(self, t: str) -> bool:
         """Whether tensor t's first on-chip tile can stay resident across DRAM-level loops."""
         (parent, child), *_ = self.pairs(t)
-        b, _, skip, floor = self.pair_rules(parent, child)
-        modes = self.counted(t, b, skip, 0)
-        return any(not m for m in modes[:self.starts[1] if len(self.starts) > 1 else 0])
+        modes = self.counted(t, self.boundary(child), child < len(self.hier.levels), 0)
+        return any(not m for m in modes[:self.floor])
 
     def counts(self, inner_only: bool = False, fresh: bool = True) -> dict:
-        """Access counts {component: {action: n}}, compute steps and MACs, in closed form.
+        """Access counts per (component, tensor): {action: n}, compute and reduction steps and MACs, in closed form.
 
         With ``inner_only`` (one DRAM-level tile, for the engine) the pair under DRAM of each tensor is
         reported apart in ``dram[t] = (DRAM reads, DRAM writes, on-chip counts of the fill)``: the engine
         applies it only on the tiles that refill. ``fresh`` says whether the tile's partial sums start
         from zero (else every fill of them is a reload).
         """
-        counts: dict[str, dict[str, int]] = {}
+        counts: dict[tuple, dict[str, int]] = {}
         dram = {}
         n_levels = len(self.hier.levels)
         for t in TENSORS:
             for parent, child in self.pairs(t):
-                b, bd, skip, floor = self.pair_rules(parent, child)
                 split = inner_only and parent == 0
-                if split:
-                    floor = self.starts[1] if len(self.starts) > 1 else 0
                 c = {} if split else counts
 
                 def add(comp, action, n):
                     if n:
-                        c.setdefault(comp, {}).setdefault(action, 0)
-                        c[comp][action] += n
+                        slot = c.setdefault((comp, t), {})
+                        slot[action] = slot.get(action, 0) + n
 
-                cw = self.words(t, b, self.counted(t, b, skip, floor))
-                pw = self.words(t, bd, self.counted(t, bd, skip, floor))
+                cw = self.pair_words(t, parent, child, "child")
+                pw = self.pair_words(t, parent, child, "parent")
                 pname = self.hier.levels[parent].name
                 cname = self.hier.levels[child].name if child < n_levels else None
-                noc = self.noc_between(parent, child)
+                noc = self.noc_between(parent, child, t)
                 if t == "O":
-                    cfirst = self.words(t, b, self.counted(t, b, skip, floor, first=True)) if fresh else 0
-                    pfirst = self.words(t, bd, self.counted(t, bd, skip, floor, first=True)) if fresh else 0
+                    cfirst = self.pair_words(t, parent, child, "child", first=True) if fresh else 0
+                    pfirst = self.pair_words(t, parent, child, "parent", first=True) if fresh else 0
                     preads, pwrites, creads, cwrites, ncw = pw - pfirst, pw, cw, cw - cfirst, 2 * cw - cfirst
                 else:
                     preads, pwrites, creads, cwrites, ncw = pw, 0, 0, cw, cw
                     if parent == 0 and not split and self.is_resident(t):  # first fills are free
-                        pfirst = self.words(t, bd, self.counted(t, bd, skip, floor, first=True))
-                        cfirst = self.words(t, b, self.counted(t, b, skip, floor, first=True))
+                        pfirst = self.pair_words(t, parent, child, "parent", first=True)
+                        cfirst = self.pair_words(t, parent, child, "child", first=True)
                         preads, cwrites, ncw = preads - pfirst, cwrites - cfirst, ncw - cfirst
                 if split:
                     dram[t] = (preads, pwrites, c)
@@ -303,11 +431,5 @@ class Nest:
                     add(cname, "write", cwrites)
                 if noc:
                     add(noc, "transfer", ncw)
-        return {"counts": counts, "dram": dram, "steps": self.steps(), "macs": self.shape.macs}
-
-    def noc_between(self, parent: int, child: int) -> str | None:
-        """The NoC a pair's traffic crosses: that of a fanout between the two levels (even if not unrolled)."""
-        for lv in self.hier.levels[parent:child]:
-            if lv.fanout:
-                return lv.noc
-        return None
+        return {"counts": counts, "dram": dram, "steps": self.steps(), "reduction_steps": self.reduction_steps(),
+                "macs": self.shape.macs}

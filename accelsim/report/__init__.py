@@ -1,16 +1,22 @@
 """Reports of a simulation Result: terminal tables (tabulate), CSV, Chrome/Perfetto trace, energy plot.
 
-Files are written atomically (``accelsim.io``): an error never leaves half a file.
+Files are written atomically (``accelsim.io``): an error never leaves half a file. Check a plot's path with
+``plot_format`` before the work: matplotlib (imported only to draw) would refuse a bad extension only at the end.
 """
 from __future__ import annotations
 
 import csv
 import io
 import json
+import os
 
 from tabulate import tabulate
 
+from ..errors import AccelsimError
 from ..io import atomic_path, write_text
+
+#: plot formats matplotlib's Agg canvas writes without extra software (pgf needs LaTeX)
+PLOT_FORMATS = ("png", "pdf", "svg", "svgz", "eps", "ps", "jpg", "jpeg", "tif", "tiff", "webp")
 
 
 def _components(results) -> list[str]:
@@ -89,11 +95,19 @@ def write_trace(result, path) -> None:
     write_text(path, json.dumps({"traceEvents": events, "displayTimeUnit": "ns", "otherData": meta}))
 
 
+def plot_format(path) -> str:
+    """The plot format named by ``path``'s extension; AccelsimError if matplotlib cannot write it."""
+    ext = str(path).rsplit(".", 1)[-1].lower() if "." in os.path.basename(str(path)) else ""
+    if ext not in PLOT_FORMATS:
+        raise AccelsimError(f"{path}: --plot needs one of the extensions {', '.join(PLOT_FORMATS)}"
+                            f"{f', not .{ext}' if ext else ''}")
+    return ext
+
+
 def write_plot(results, path) -> None:
     """Stacked bars of energy per component, per layer (one result) or per run (several)."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    fmt = plot_format(path)
+    from matplotlib.figure import Figure  # no pyplot: no GUI backend, no global figure state
 
     results = list(results)
     comps = _components(results)
@@ -103,7 +117,8 @@ def write_plot(results, path) -> None:
     else:
         labels = [f"{r.arch}/{r.dataflow}" for r in results]
         values = [[r.to_dict()["total"]["energy_by_component_pj"].get(c, 0.0) / 1e6 for r in results] for c in comps]
-    fig, ax = plt.subplots(figsize=(max(6, 0.5 * len(labels) + 3), 4))
+    fig = Figure(figsize=(max(6, 0.5 * len(labels) + 3), 4))
+    ax = fig.subplots()
     bottom = [0.0] * len(labels)
     for comp, vals in zip(comps, values):
         ax.bar(labels, vals, bottom=bottom, label=comp)
@@ -114,5 +129,4 @@ def write_plot(results, path) -> None:
     ax.tick_params(axis="x", rotation=60)
     fig.tight_layout()
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, format=str(path).rsplit(".", 1)[-1] if "." in str(path) else "png")
-    plt.close(fig)
+        fig.savefig(tmp, format=fmt)
