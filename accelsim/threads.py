@@ -2,13 +2,16 @@
 
 Every pool gets :func:`count` threads: the cores this process may run on (``os.sched_getaffinity``) less those
 other processes keep busy, and no kernel calls into another pool, so busy threads never outnumber free cores.
-Oversubscribed, a pool's barriers wait out whole scheduler time slices: on 2 cores with one other busy process,
-seed004_ic in fixed(8) ran 15× slower with every pool at 2 threads than with 1.
+Oversubscribed, a pool's barriers wait out whole scheduler time slices: on 2 cores at load ≈ 3, seed004_ic's
+float32 path (then BLAS GEMMs and numba kernels in turn, each pool at 2 threads) ran 15× slower than with one
+thread each.
 
 "Busy" is the 1-minute load average, capped by the processes runnable right now (sampled a few times, not
 counting this process's own threads) so that our own earlier runs do not read as somebody else's load.
-numba uses one threading layer, ``workqueue`` (built into numba, the same on every machine); its workers
-sleep between kernels instead of spinning, and so do onnxruntime's (``allow_spinning`` off).
+numba uses one threading layer, ``workqueue`` (built into numba, the same on every machine; its kernels are
+called one at a time, :func:`run_parallel`, as it is not thread-safe); onnxruntime's threads do not spin between
+calls (``allow_spinning`` off: with it on, 2 threads under load ran seed004_ic fixed(8) 2.2× slower).
+BLAS libraries loaded after :func:`configure` (scikit-learn's scipy) keep their own count; no kernel uses them.
 
 Set once, on first use (:func:`configure`). ``ACCELSIM_THREADS`` overrides the count, and so do the usual
 ``NUMBA_NUM_THREADS``, ``OMP_NUM_THREADS``, ``OPENBLAS_NUM_THREADS``, ``MKL_NUM_THREADS`` (the first one set).
