@@ -161,10 +161,10 @@ def test_onnxruntime_conv_is_exact_up_to_2_pow_24():
 
 
 @settings(max_examples=25, deadline=None)
-@given(**conv_cases, acc_bits=st.integers(8, 20), magnitude=st.sampled_from([50, 5000, 2 ** 27]))
+@given(**conv_cases, acc_bits=st.integers(8, 20), magnitude=st.sampled_from([50, 2 ** 27]))
 def test_saturating_conv_equals_in_order_python_integers(stride, dilation, pads, groups, seed, acc_bits, magnitude):
-    """Every addition saturates, in im2col order; events counted. The magnitudes take the float32, float64 and
-    int64 kernels (products below 2^24, below 2^53, above)."""
+    """Every addition saturates, in im2col order; events counted. The magnitudes take the float64 and int64
+    kernels (products below 2^53, above)."""
     b, x, wt = random_conv(stride, dilation, pads, groups, seed, magnitude)
     got, events = conv_saturating(x.astype(np.float64), wt.astype(np.float64), b, acc_bits)
     expected, expected_events = python_conv(x, wt, b, acc_bits)
