@@ -92,7 +92,7 @@ def measure(cases, formats, count, progress):
 def table(rows, targets):
     def verdict(key, ratio):
         return ("", "") if key not in targets else (f"≥ {targets[key]}", "PASS" if ratio >= targets[key] else "FAIL")
-    return tabulate([(w, f, f"{o:,.0f}", f"{a:,.0f}", f"{a / o:.2f}", *verdict((w, f), a / o)) for w, f, o, a in rows],
+    return tabulate([(w, f, f"{o:,.0f}", f"{a:,.0f}", f"{a / o:.3f}", *verdict((w, f), a / o)) for w, f, o, a in rows],
                     headers=["workload", "format", "onnxruntime img/s", "accelsim img/s", "ratio", "target", ""])
 
 
