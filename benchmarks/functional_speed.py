@@ -1,5 +1,6 @@
-"""Quantized evaluation throughput against onnxruntime float32 on the same inputs, in the same run: on the machine
-as it is, then with one other busy process.
+"""Quantized evaluation throughput against onnxruntime float32 on the same inputs, quiet and with a busy process.
+
+Both measured in the same run: on the machine as it is, then with one other busy process.
 
     python benchmarks/functional_speed.py [--images N] [--no-busy]
 
