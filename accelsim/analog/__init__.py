@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .. import threads
 from ..errors import AccelsimError
 from ..formats import Fixed, Format, parse
 from ..functional.quantized import LayerStats
@@ -253,6 +254,7 @@ class AnalogExecutor:
     """``mac_executor`` running conv/dense layers on in-memory arrays (weights and inputs in fixed point)."""
 
     def __init__(self, cfg: ArrayConfig, weights: Format | str = "fixed(8)", activations: Format | str = "fixed(8)"):
+        threads.configure()
         self.cfg = cfg
         self.weights, self.activations = parse(weights), parse(activations)
         if cfg.inputs == "bit_serial" and not isinstance(self.activations, Fixed):
