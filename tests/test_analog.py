@@ -27,6 +27,84 @@ def test_ideal_crossbar_with_enough_adc_bits_is_exact():
     assert np.array_equal(signed, np.sign(X) @ np.sign(W))
 
 
+def per_plane(xi, wi, cfg, in_bits, w_bits, rng):
+    """The arrays one conversion at a time, as accelsim computed them before the exact and fused paths: every
+    bit plane × slice × array column sum in float64 through numpy's ADC. (out, conversions, clipped)."""
+    n, c = xi.shape
+    chunks = -(-c // cfg.rows)
+    pad = chunks * cfg.rows - c
+    xp, wp = np.pad(xi, ((0, 0), (0, pad))), np.pad(wi, ((0, pad), (0, 0)))
+    if cfg.inputs == "levels":
+        planes = [(1, xp)]
+    else:
+        u = np.where(xp < 0, xp + (1 << in_bits), xp)
+        planes = [((-1 if t == in_bits - 1 else 1) << t, (u >> t) & 1) for t in range(in_bits)]
+    if cfg.weights == "signed":
+        slices = [(1, wp)]
+    else:
+        mask, count = (1 << cfg.cell_bits) - 1, max(1, -(-(w_bits - 1) // cfg.cell_bits))
+        slices = [(sign << (cfg.cell_bits * s), (mag >> (cfg.cell_bits * s)) & mask)
+                  for sign, mag in ((1, np.maximum(wp, 0)), (-1, np.maximum(-wp, 0))) for s in range(count)]
+    out = np.zeros((n, wi.shape[1]))
+    max_in = max(int(np.abs(p).max(initial=0)) for _, p in planes) if cfg.inputs == "levels" else 1
+    conversions = clipped = 0
+    for sw, cells in slices:
+        g = cells.astype(np.float64)
+        top = max(int(np.abs(cells).max(initial=0)), 1)
+        if cfg.stuck:
+            u = rng.random(g.shape)
+            g = np.where(u < cfg.stuck / 2, 0.0, np.where(u < cfg.stuck, float(top), g))
+        if cfg.variation:
+            g = g * (1 + cfg.variation * rng.standard_normal(g.shape))
+        gc = g.reshape(chunks, cfg.rows, -1)
+        hi = cfg.rows * max_in * ((1 << cfg.cell_bits) - 1 if cfg.weights == "differential" else 1)
+        lo = -hi if (cfg.weights == "signed" or cfg.inputs == "levels") else 0
+        lo, hi = lo * cfg.adc_full_scale, hi * cfg.adc_full_scale
+        step = max((hi - lo) / (cfg.levels - 1), 1.0) if hi > lo else 1.0
+        for sx, plane in planes:
+            ps = np.matmul(plane.astype(np.float64).reshape(n, chunks, cfg.rows).transpose(1, 0, 2), gc)
+            if cfg.read_noise:
+                ps = ps + cfg.read_noise * rng.standard_normal(ps.shape)
+            code = np.clip(np.rint((ps - lo) / step), 0, cfg.levels - 1)
+            conversions += ps.size
+            clipped += int(np.count_nonzero((ps < lo - step / 2) | (ps > lo + (cfg.levels - 1) * step + step / 2)))
+            out += sx * sw * (lo + code * step).sum(axis=0)
+    return out, conversions, clipped
+
+
+BIT_SERIAL = [dict(adc_bits=9), dict(adc_bits=6), dict(adc_bits=3), dict(adc_bits=9, adc_full_scale=0.3),
+              dict(adc_bits=8, rows=64, cell_bits=1), dict(adc_bits=9, stuck=0.05), dict(adc_bits=7, stuck=0.05),
+              dict(adc_bits=9, variation=0.05), dict(adc_bits=9, read_noise=0.5),
+              dict(adc_bits=6, variation=0.1, read_noise=0.5, stuck=0.02)]
+LEVELS = [dict(adc_bits=8), dict(adc_bits=4, adc_levels=11, adc_full_scale=0.1), dict(adc_bits=8, variation=0.05),
+          dict(adc_bits=4, adc_levels=11, adc_full_scale=0.1, read_noise=0.3)]
+
+
+@pytest.mark.parametrize("options, weights, inputs", [(o, "differential", "bit_serial") for o in BIT_SERIAL] +
+                         [(o, "signed", "levels") for o in LEVELS])
+@pytest.mark.parametrize("shape", [(5, 25, 3), (1, 300, 4), (7, 256, 2)])  # one array, a part-used third, exact fit
+def test_fast_paths_equal_the_per_plane_conversions_bit_for_bit(options, weights, inputs, shape):
+    """The one-GEMM exact path and the fused plane-by-plane path give the old per-plane results exactly
+    (same random draws, same floating-point operations), and the same ADC statistics."""
+    n, c, k = shape
+    rng = np.random.default_rng(c + k)
+    cfg = ArrayConfig(**{"rows": 128 if weights == "differential" else 64, **options}, weights=weights,
+                      inputs=inputs, seed=1)
+    if inputs == "levels":
+        xi, wi, bits = rng.integers(-1, 2, (n, c)), rng.integers(-1, 2, (c, k)), 2
+    else:
+        xi, wi, bits = rng.integers(-128, 128, (n, c)), rng.integers(-128, 128, (c, k)), 8
+    stats = {}
+    got = analog_matmul(xi, wi, cfg, bits, bits, np.random.default_rng(4), stats)
+    expected, conversions, clipped = per_plane(xi, wi, cfg, bits, bits, np.random.default_rng(4))
+    assert np.array_equal(got, expected)
+    assert stats == {"adc_conversions": conversions, "adc_clipped": clipped}
+    if inputs == "levels":  # all-zero inputs: the ADC's range collapses to a point
+        zeros = np.zeros_like(xi)
+        expected_zeros = per_plane(zeros, wi, cfg, bits, bits, np.random.default_rng(4))[0]
+        assert np.array_equal(analog_matmul(zeros, wi, cfg, bits, bits, np.random.default_rng(4)), expected_zeros)
+
+
 def relative_error(cfg, seed):
     got = analog_matmul(X, W, cfg, 8, 8, np.random.default_rng(seed))
     return np.linalg.norm(got - X @ W) / np.linalg.norm(X @ W)

@@ -1,16 +1,24 @@
-"""numba kernels against plain-Python models: seed 004 Algorithm 1, saturating accumulation, im2col convolution,
-XNOR-popcount dot products, the fixed-point L2 search."""
+"""Kernels against plain-Python and numpy models: seed 004 Algorithm 1, saturating accumulation (dense and conv),
+the prepared convolutions (onnxruntime, BLAS), max pooling, XNOR-popcount dot products, the fixed-point L2 search;
+the threading policy."""
 from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from accelsim import threads
 from accelsim.errors import AccelsimError
 from accelsim.ir.layer import LoopBounds
-from accelsim.kernels import (SEED004_TABLE1, SEED004_ZERO_FACTOR, conv2d, gemm_saturating, multiprecision_dot,
-                              pack_signs, xnor_gemm)
+from accelsim.kernels import (SEED004_TABLE1, SEED004_ZERO_FACTOR, conv_saturating, gemm_saturating, maxpool2d,
+                              multiprecision_dot, pack_signs, xnor_gemm)
+from accelsim.kernels.conv import prepare
 from accelsim.kernels.quantize import fixed_l2_errors
 
 
@@ -84,35 +92,108 @@ def test_saturating_gemm_equals_python_integers(m, n, k, acc_bits, seed):
     assert events == expected_events
 
 
-@settings(max_examples=25, deadline=None)
-@given(stride=st.tuples(st.integers(1, 2), st.integers(1, 3)), dilation=st.tuples(st.integers(1, 2), st.integers(1, 2)),
-       pads=st.tuples(*[st.integers(0, 2)] * 4), seed=st.integers(0, 2 ** 31 - 1),
-       dtype=st.sampled_from([np.float32, np.float64]), depthwise=st.booleans())
-def test_conv2d_equals_python_integers(stride, dilation, pads, seed, dtype, depthwise):
-    """The BLAS (and depthwise) convolution, loop nest of accelsim/ir/layer.py, on small integers (exact)."""
+def python_conv(x, w, b, acc_bits=None):
+    """The loop nest of accelsim/ir/layer.py in Python integers, terms in im2col order (r, s, c); with an
+    accumulator of ``acc_bits`` every addition saturates. Returns (sums, saturating additions)."""
+    n, _, h, wd = x.shape
+    cg, kg = b.C // b.groups, b.K // b.groups
+    (sh, sw), (dh, dw), (pt, pl, _, _) = b.stride, b.dilation, b.pads
+    lo, hi = (-(2 ** (acc_bits - 1)), 2 ** (acc_bits - 1) - 1) if acc_bits else (-np.inf, np.inf)
+    out, events = np.zeros((n, b.K, b.P, b.Q), np.int64), 0
+    for ni in range(n):
+        for ki in range(b.K):
+            g = ki // kg
+            for p in range(b.P):
+                for q in range(b.Q):
+                    acc = 0
+                    for ri in range(b.R):
+                        for si in range(b.S):
+                            for ci in range(cg):
+                                hh, ww = p * sh + ri * dh - pt, q * sw + si * dw - pl
+                                if 0 <= hh < h and 0 <= ww < wd:
+                                    acc += int(x[ni, g * cg + ci, hh, ww]) * int(w[ki, ci, ri, si])
+                                    if not lo <= acc <= hi:
+                                        acc, events = min(max(acc, lo), hi), events + 1
+                    out[ni, ki, p, q] = acc
+    return out, events
+
+
+conv_cases = dict(stride=st.tuples(st.integers(1, 2), st.integers(1, 3)),
+                  dilation=st.tuples(st.integers(1, 2), st.integers(1, 2)), pads=st.tuples(*[st.integers(0, 2)] * 4),
+                  groups=st.sampled_from(["one", "two", "depthwise"]), seed=st.integers(0, 2 ** 31 - 1))
+
+
+def random_conv(stride, dilation, pads, groups, seed, magnitude=50):
     rng = np.random.default_rng(seed)
-    n, c, h, w, k, r, s = 2, 3, 7, 6, 4, 3, 2
-    if depthwise:
-        k = c
+    n, c, h, w, k, r, s = 2, 4, 7, 6, 4, 3, 2
+    g = {"one": 1, "two": 2, "depthwise": c}[groups]
     (sh, sw), (dh, dw), (pt, pl, pb, pr) = stride, dilation, pads
     P, Q = (h + pt + pb - (r - 1) * dh - 1) // sh + 1, (w + pl + pr - (s - 1) * dw - 1) // sw + 1
-    g = c if depthwise else 1
     b = LoopBounds(N=n, K=k, C=c, P=P, Q=Q, R=r, S=s, stride=stride, dilation=dilation, pads=pads, groups=g)
-    x, wt = rng.integers(-50, 50, (n, c, h, w)), rng.integers(-50, 50, (k, c // g, r, s))
-    got = conv2d(x.astype(dtype), wt.astype(dtype), b, dtype)
-    assert got.shape == (n, k, P, Q) and got.dtype == dtype
-    for ni in range(n):
-        for ki in range(k):
-            for p in range(P):
-                for q in range(Q):
-                    acc = 0
-                    for ci in ([ki] if depthwise else range(c)):
-                        for ri in range(r):
-                            for si in range(s):
-                                hh, ww = p * sh + ri * dh - pt, q * sw + si * dw - pl
-                                if 0 <= hh < h and 0 <= ww < w:
-                                    acc += int(x[ni, ci, hh, ww]) * int(wt[ki, 0 if depthwise else ci, ri, si])
-                    assert got[ni, ki, p, q] == acc
+    x = rng.integers(-magnitude, magnitude, (n, c, h, w)) * (rng.random((n, c, h, w)) < 0.8)  # with zeros
+    return b, x, rng.integers(-magnitude, magnitude, (k, c // g, r, s))
+
+
+@settings(max_examples=25, deadline=None)
+@given(**conv_cases, dtype=st.sampled_from([np.float32, np.float64]))
+def test_prepared_convolutions_equal_python_integers(stride, dilation, pads, groups, seed, dtype):
+    """onnxruntime's float32 Conv and the float64 BLAS (and depthwise) kernel on small integers: exact."""
+    b, x, wt = random_conv(stride, dilation, pads, groups, seed)
+    conv = prepare(wt.astype(dtype), b, dtype)
+    if conv is None:  # float64 grouped convs fall back to the reference (not a kernel)
+        assert dtype == np.float64 and groups == "two"
+        return
+    got = conv(x.astype(dtype))
+    assert got.shape == (2, b.K, b.P, b.Q) and got.dtype == dtype
+    assert np.array_equal(got, python_conv(x, wt, b)[0])
+
+
+def test_onnxruntime_conv_is_exact_up_to_2_pow_24():
+    """Sums of 1,023 products of ±128 × ±128 (every partial sum below 2^24 in magnitude, the total above 2^23)
+    stay exact: an engine accumulating in less than float32 would lose the low bits."""
+    b = LoopBounds(N=1, K=2, C=1023, P=1, Q=1)
+    x = np.full((1, 1023, 1, 1), -128.0)
+    x[0, ::7] = 127  # not all equal: the sum's low bits matter
+    w = np.stack([np.full((1023, 1, 1), -128.0), np.full((1023, 1, 1), 127.0)])
+    got = prepare(w, b, np.float32)(x)
+    expected = python_conv(x.astype(np.int64), w.astype(np.int64), b)[0]
+    assert np.abs(expected).max() > 2 ** 23 and np.array_equal(got, expected)
+
+
+@settings(max_examples=25, deadline=None)
+@given(**conv_cases, acc_bits=st.integers(8, 20), magnitude=st.sampled_from([50, 2 ** 27]))
+def test_saturating_conv_equals_in_order_python_integers(stride, dilation, pads, groups, seed, acc_bits, magnitude):
+    """Every addition saturates, in im2col order; events counted. The magnitudes take the float64 and int64
+    kernels (products below 2^53, above)."""
+    b, x, wt = random_conv(stride, dilation, pads, groups, seed, magnitude)
+    got, events = conv_saturating(x.astype(np.float64), wt.astype(np.float64), b, acc_bits)
+    expected, expected_events = python_conv(x, wt, b, acc_bits)
+    assert np.array_equal(got, expected) and events == expected_events
+
+
+@settings(max_examples=50, deadline=None)
+@given(h=st.integers(1, 8), w=st.integers(1, 8), kernel=st.tuples(st.integers(1, 3), st.integers(1, 3)),
+       stride=st.tuples(st.integers(1, 3), st.integers(1, 3)), pads=st.tuples(*[st.integers(0, 2)] * 4),
+       seed=st.integers(0, 2 ** 16), nan=st.booleans(), channels_last=st.booleans())
+def test_maxpool_equals_numpy_maximum_over_a_minus_inf_padded_input(h, w, kernel, stride, pads, seed, nan,
+                                                                     channels_last):
+    (kh, kw), (sh, sw), (pt, pl, pb, pr) = kernel, stride, pads
+    pt, pb, pl, pr = min(pt, kh - 1), min(pb, kh - 1), min(pl, kw - 1), min(pr, kw - 1)  # ONNX: pads < kernel
+    P, Q = (h + pt + pb - kh) // sh + 1, (w + pl + pr - kw) // sw + 1
+    if P < 1 or Q < 1:
+        return
+    x = np.random.default_rng(seed).standard_normal((2, 3, h, w)).astype(np.float32)
+    if nan:
+        x[1, 2, h // 2, w // 2] = np.nan
+    xp = np.pad(x, ((0, 0), (0, 0), (pt, pb), (pl, pr)), constant_values=-np.inf)
+    expected = np.full((2, 3, P, Q), -np.inf, np.float32)
+    for r in range(kh):
+        for s in range(kw):
+            expected = np.maximum(expected, xp[:, :, r:r + (P - 1) * sh + 1:sh, s:s + (Q - 1) * sw + 1:sw])
+    if channels_last:  # conv2d's output layout
+        x = np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    got = maxpool2d(x, kernel, stride, (pt, pl, pb, pr), (P, Q))
+    assert np.array_equal(got, expected, equal_nan=True)
 
 
 def test_fixed_l2_errors_match_numpy():
@@ -133,3 +214,43 @@ def test_xnor_popcount_equals_the_signed_dot_product(m, k, n, seed):
     w = rng.choice([-1, 1], (k, n))
     expected = [[sum(int(a) * int(b) for a, b in zip(xr, wr)) for wr in w] for xr in x]
     assert xnor_gemm(*pack_signs(x), pack_signs(w)[0]).tolist() == expected
+
+
+def test_thread_count_follows_the_first_override_variable(monkeypatch):
+    for var in threads.ENV:
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "3")
+    monkeypatch.setenv("NUMBA_NUM_THREADS", "5")
+    threads.count.cache_clear()
+    try:
+        assert threads.count() == 5  # NUMBA_NUM_THREADS comes before OPENBLAS_NUM_THREADS in threads.ENV
+        monkeypatch.setenv("ACCELSIM_THREADS", "1")
+        threads.count.cache_clear()
+        assert threads.count() == 1
+    finally:
+        monkeypatch.undo()
+        threads.count.cache_clear()
+
+
+def test_a_busy_process_counts_as_load_and_free_cores_stay_in_range():
+    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.3)
+        assert threads._runnable_others() >= 0.6  # always runnable (plus whatever else the machine runs)
+    finally:
+        busy.kill()
+        busy.wait()
+    assert 1 <= threads.free_cores() <= threads.cores()
+
+
+def test_configure_gives_numba_and_numpys_blas_the_policy_thread_count():
+    import numba
+    from threadpoolctl import threadpool_info
+    n = threads.configure()
+    maxpool2d(np.zeros((1, 1, 2, 2)), (2, 2), (2, 2), (0, 0, 0, 0), (1, 1))  # float64: the numba kernel
+    assert numba.get_num_threads() == min(n, numba.config.NUMBA_NUM_THREADS)
+    assert numba.threading_layer() == threads.LAYER
+    numpy_dir = str(Path(np.__file__).parent.parent)  # numpy's BLAS ships in site-packages/numpy.libs
+    pools = [p for p in threadpool_info() if p["user_api"] == "blas" and p["filepath"].startswith(numpy_dir)
+             and "numpy" in p["filepath"]]
+    assert pools and all(p["num_threads"] == n for p in pools)

@@ -246,8 +246,10 @@ def test_datasets_are_deterministic_balanced_and_adapt_to_model_inputs(tmp_path)
     for label, r in enumerate(np.linspace(-0.9, 0.9, 10)):
         x = s.x[s.y == label].astype(np.float64)
         assert np.mean(x[:, 1:] * x[:, :-1]) / np.mean(x * x) == pytest.approx(r, abs=0.02)
+    colour = d.for_input_shape((1, 3, 32, 32)).x  # a grey image feeds a colour input as three equal channels
+    assert colour.shape == (540, 3, 32, 32) and np.array_equal(colour[:, 2], big[:, 0])
     with pytest.raises(AccelsimError, match="cannot feed"):
-        d.for_input_shape((1, 3, 32, 32))
+        d.for_input_shape((1, 2, 32, 32))
     np.savez(tmp_path / "bad.npz", x=np.zeros((3, 2)))
     with pytest.raises(AccelsimError, match="'y'"):
         load(f"npz:{tmp_path / 'bad.npz'}")

@@ -24,11 +24,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .. import threads
 from ..errors import AccelsimError
 from ..formats import Fixed, Format, parse
 from ..functional.quantized import LayerStats
 from ..functional.reference import conv_weights, im2col
 from ..ir import Layer
+from ..kernels.adc import convert_add
+
+PLANE_BLOCK = 1 << 21  # input-plane values laid out at once (8 MB in float32)
+SUM_BLOCK = 1 << 23  # column sums computed at once (32 MB in float32)
 
 
 @dataclass(frozen=True)
@@ -65,12 +70,32 @@ class ArrayConfig:
         return self.adc_levels or (1 << self.adc_bits)
 
 
-def _planes(xi: np.ndarray, bits: int, mode: str):
-    """[(weight, plane)]: integer inputs as bit planes (two's complement, MSB negative) or one level plane."""
-    if mode == "levels":
-        return [(1, xi)]
-    u = np.where(xi < 0, xi + (1 << bits), xi)
-    return [((-1 if t == bits - 1 else 1) << t, (u >> t) & 1) for t in range(bits)]
+class _Planes:
+    """The input planes of integer inputs xi (n × C): bit planes (two's complement, MSB negative, weights ±2^t) or
+    one level plane (weight 1); laid out on the arrays when used (all at once would be ``bits`` copies of xi)."""
+
+    def __init__(self, xi: np.ndarray, bits: int, mode: str):
+        self.levels = mode == "levels"
+        # two's complement words, in the smallest unsigned dtype that holds them (planes are made from them)
+        self.u = xi if self.levels else np.where(xi < 0, xi + (1 << bits), xi).astype(
+            np.min_scalar_type((1 << bits) - 1))
+        self.weights = [1] if self.levels else [(-1 if t == bits - 1 else 1) << t for t in range(bits)]
+
+    def plane(self, t: int, chunks: int, rows: int) -> np.ndarray:
+        """(chunks, n, rows): plane t in float64, zero-padded to chunks·rows word lines."""
+        values = self.u if self.levels else (self.u >> t) & 1
+        out = np.zeros((len(values), chunks * rows))
+        out[:, :values.shape[1]] = values
+        return out.reshape(len(values), chunks, rows).transpose(1, 0, 2)
+
+    def columns(self, n0: int, n1: int, chunks: int, rows: int, dtype) -> np.ndarray:
+        """(chunks, rows, T·(n1 − n0)): every plane of inputs n0:n1 as columns, zero-padded likewise."""
+        u = self.u[n0:n1].T
+        t = np.arange(len(self.weights))
+        values = u[:, None] if self.levels else (u[:, None] >> t[None, :, None]) & 1
+        out = np.zeros((chunks * rows, len(t), n1 - n0), dtype)
+        out[:u.shape[0]] = values
+        return out.reshape(chunks, rows, -1)
 
 
 def _slices(wi: np.ndarray, cfg: ArrayConfig, bits: int):
@@ -86,44 +111,134 @@ def _slices(wi: np.ndarray, cfg: ArrayConfig, bits: int):
     return out
 
 
-def analog_matmul(xi: np.ndarray, wi: np.ndarray, cfg: ArrayConfig, in_bits: int, w_bits: int,
-                  rng: np.random.Generator, stats: dict | None = None) -> np.ndarray:
-    """Σ_c xi[n, c] · wi[c, k] as the arrays compute it (float64 holding integers when ideal)."""
-    n, c = xi.shape
-    chunks = -(-c // cfg.rows)
-    pad = chunks * cfg.rows - c
-    planes = _planes(np.pad(xi, ((0, 0), (0, pad))), in_bits, cfg.inputs)
-    slices = _slices(np.pad(wi, ((0, pad), (0, 0))), cfg, w_bits)
-    out = np.zeros((n, wi.shape[1]))
-    max_in = max(int(np.abs(p).max(initial=0)) for _, p in planes) if cfg.inputs == "levels" else 1
-    conversions = clipped = 0
-    for sw, cells in slices:
-        g = cells.astype(np.float64)
-        top = max(int(np.abs(cells).max(initial=0)), 1)
-        if cfg.stuck:
-            u = rng.random(g.shape)
-            g = np.where(u < cfg.stuck / 2, 0.0, np.where(u < cfg.stuck, float(top), g))
-        if cfg.variation:
-            g = g * (1 + cfg.variation * rng.standard_normal(g.shape))
-        gc = g.reshape(chunks, cfg.rows, -1)
+def _compact(a: np.ndarray) -> np.ndarray:
+    """Integers in the smallest dtype that holds them (cells are a few bits)."""
+    return a.astype(np.promote_types(np.min_scalar_type(int(a.min(initial=0))), np.min_scalar_type(int(a.max(initial=0)))))
+
+
+class Arrays:
+    """A weight matrix (C inputs × K outputs, integers) written into arrays of ``cfg.rows`` word lines: its cells
+    per slice, and — when programming is ideal (no stuck cells, no variation), so the conductances are the cells —
+    what the exact path needs, all computed once."""
+
+    def __init__(self, wi: np.ndarray, cfg: ArrayConfig, w_bits: int):
+        self.cfg, (self.c, self.k) = cfg, wi.shape
+        self.chunks = -(-self.c // cfg.rows)
+        self.pad = self.chunks * cfg.rows - self.c
+        self.slices = [(sw, _compact(cells)) for sw, cells in _slices(np.pad(wi, ((0, self.pad), (0, 0))), cfg,
+                                                                        w_bits)]
+        self.ideal = not (cfg.stuck or cfg.variation)
+        if self.ideal:
+            self.ranges = self._column_ranges(self._program(None))
+            self.weights = sum(sw * cells.astype(np.int64) for sw, cells in self.slices)[:self.c].astype(np.float64)
+
+    def _column_ranges(self, programmed):
+        """Per slice (Σ positive, Σ negative conductance) of every array column: a plane with values in
+        [a, b] puts column sums in [a·Σ⁺ − b·Σ⁻, b·Σ⁺ − a·Σ⁻] on it."""
+        return [(np.maximum(g, 0).reshape(self.chunks, self.cfg.rows, -1).sum(axis=1),
+                 np.maximum(-g, 0).reshape(self.chunks, self.cfg.rows, -1).sum(axis=1)) for _, g in programmed]
+
+    def _program(self, rng):
+        """[(weight, conductances)] per slice: stuck cells at 0 or full scale, then programming variation."""
+        cfg = self.cfg
+        for sw, cells in self.slices:
+            g = cells.astype(np.float64)
+            if cfg.stuck:
+                top = max(float(np.abs(g).max(initial=0)), 1.0)
+                u = rng.random(g.shape)
+                g = np.where(u < cfg.stuck / 2, 0.0, np.where(u < cfg.stuck, top, g))
+            if cfg.variation:
+                g = g * (1 + cfg.variation * rng.standard_normal(g.shape))
+            yield sw, g
+
+    def matmul(self, xi: np.ndarray, in_bits: int, rng: np.random.Generator, stats: dict | None = None):
+        """Σ_c xi[n, c] · W[c, k] as the arrays compute it (float64 holding integers when ideal).
+
+        Every input plane's column sums on every slice's arrays go through the ADC. When the ADC renders every
+        sum the data can reach exactly (unit steps from an integer origin, no sum outside its range), the
+        conductances are integers and there is no read noise, that is the exact integer product: one GEMM of the
+        inputs with the programmed weights. Otherwise, with integer conductances, the column sums of every plane
+        on every slice are one GEMM per block of inputs, in float32 when exact there, and the ADC and
+        shift-and-add take them in one pass; with programming variation (float64 conductances) plane by plane,
+        with the GEMMs one conversion at a time would make. Random draws come in the same order either way:
+        programming a slice, then its planes' read noise."""
+        cfg, n = self.cfg, xi.shape[0]
+        planes = _Planes(xi, in_bits, cfg.inputs)
+        max_in = int(np.abs(xi).max(initial=0)) if cfg.inputs == "levels" else 1
         # the ADC spans the worst-case column sum of this encoding, times adc_full_scale
         hi = cfg.rows * max_in * ((1 << cfg.cell_bits) - 1 if cfg.weights == "differential" else 1)
         lo = -hi if (cfg.weights == "signed" or cfg.inputs == "levels") else 0
         lo, hi = lo * cfg.adc_full_scale, hi * cfg.adc_full_scale
         step = max((hi - lo) / (cfg.levels - 1), 1.0) if hi > lo else 1.0
-        for sx, plane in planes:
-            p = plane.astype(np.float64).reshape(n, chunks, cfg.rows).transpose(1, 0, 2)
-            ps = np.matmul(p, gc)  # (chunks, n, K): one column sum per array per column
-            if cfg.read_noise:
-                ps = ps + cfg.read_noise * rng.standard_normal(ps.shape)
-            code = np.clip(np.rint((ps - lo) / step), 0, cfg.levels - 1)
-            conversions += ps.size
-            clipped += int(np.count_nonzero((ps < lo - step / 2) | (ps > lo + (cfg.levels - 1) * step + step / 2)))
-            out += sx * sw * (lo + code * step).sum(axis=0)
-    if stats is not None:
-        stats["adc_conversions"] = stats.get("adc_conversions", 0) + conversions
-        stats["adc_clipped"] = stats.get("adc_clipped", 0) + clipped
-    return out
+        adc = (lo, step, max_in)
+        out, clipped = np.zeros((n, self.k)), 0
+        if cfg.variation:
+            for sw, g in self._program(rng):
+                clipped += self._convert_each(out, planes, sw, g, adc, rng)
+        elif cfg.read_noise:
+            for sw, g in self._program(rng):
+                noise = rng.standard_normal((len(planes.weights), self.chunks, n, self.k))  # plane after plane
+                clipped += self._convert_blocks(out, planes, [(sw, g)], adc, noise)
+        else:
+            programmed = list(self._program(rng))
+            a, b = (int(xi.min(initial=0)), int(xi.max(initial=0))) if cfg.inputs == "levels" else (0, 1)
+            ranges = self.ranges if self.ideal else self._column_ranges(programmed)
+            if step == 1.0 and lo == round(lo) and all(
+                    lo <= (a * pos - b * neg).min() and (b * pos - a * neg).max() <= lo + cfg.levels - 1
+                    for pos, neg in ranges):
+                # Σ_t weight_t · plane_t = xi and Σ_s weight_s · cells_s = the programmed weights
+                weights = self.weights if self.ideal else sum(sw * g for sw, g in programmed)[:self.c]
+                out = xi.astype(np.float64) @ weights
+            else:
+                clipped += self._convert_blocks(out, planes, programmed, adc)
+        if stats is not None:
+            stats["adc_conversions"] = stats.get("adc_conversions", 0) + out.size * self.chunks * len(
+                planes.weights) * len(self.slices)
+            stats["adc_clipped"] = stats.get("adc_clipped", 0) + clipped
+        return out
+
+    def _convert_each(self, out, planes, sw, g, adc, rng) -> int:
+        """out += Σ_t weight_t · sw · ADC(column sums of plane t on arrays holding float64 conductances g), plane
+        by plane over all inputs (read noise drawn per plane); returns clipped sums."""
+        lo, step, _ = adc
+        gc = g.reshape(self.chunks, self.cfg.rows, -1)
+        clipped = 0
+        for t, sx in enumerate(planes.weights):
+            sums = np.matmul(planes.plane(t, self.chunks, self.cfg.rows), gc)  # (chunks, n, K)
+            noise = rng.standard_normal(sums.shape) if self.cfg.read_noise else np.empty(0)
+            clipped += convert_add(sums.reshape(self.chunks, 1, 1, 1, -1), noise, self.cfg.read_noise, lo, step,
+                                   self.cfg.levels, [[sx * sw]], out.reshape(1, -1))
+        return clipped
+
+    def _convert_blocks(self, out, planes, programmed, adc, noise=None) -> int:
+        """The same for integer conductances: every plane on every slice's arrays as one GEMM per block of inputs
+        (float32 when its sums are exact there; a single array reads only its used word lines), ``noise``
+        (planes, chunks, n, K) drawn for a single slice."""
+        lo, step, max_in = adc
+        rows = self.cfg.rows - (self.pad if self.chunks == 1 else 0)
+        top = max(float(np.abs(g).max(initial=0)) for _, g in programmed)
+        dtype = np.float32 if rows * max_in * top < 2 ** 24 else np.float64
+        cells = np.concatenate([g[:self.chunks * rows].reshape(self.chunks, rows, -1) for _, g in programmed],
+                               axis=2).transpose(0, 2, 1).astype(dtype)  # (chunks, S·K, rows)
+        t, s, k = len(planes.weights), len(programmed), self.k
+        weights = [[sx * sw for sx in planes.weights] for sw, _ in programmed]
+        block = max(1, min(PLANE_BLOCK // (t * self.chunks * rows), SUM_BLOCK // (t * self.chunks * s * k)))
+        clipped = 0
+        for n0 in range(0, out.shape[0], block):
+            n1 = min(out.shape[0], n0 + block)
+            sums = np.matmul(cells, planes.columns(n0, n1, self.chunks, rows, dtype))  # (chunks, S·K, T·n)
+            block_noise = np.empty(0) if noise is None else noise[:, :, n0:n1].transpose(1, 3, 0, 2).copy()
+            transposed = out[n0:n1].T.copy()
+            clipped += convert_add(sums.reshape(self.chunks, s, k, t, n1 - n0), block_noise, self.cfg.read_noise,
+                                   lo, step, self.cfg.levels, weights, transposed)
+            out[n0:n1] = transposed.T
+        return clipped
+
+
+def analog_matmul(xi: np.ndarray, wi: np.ndarray, cfg: ArrayConfig, in_bits: int, w_bits: int,
+                  rng: np.random.Generator, stats: dict | None = None) -> np.ndarray:
+    """Σ_c xi[n, c] · wi[c, k] as arrays holding ``wi`` compute it (:meth:`Arrays.matmul`)."""
+    return Arrays(wi, cfg, w_bits).matmul(xi, in_bits, rng, stats)
 
 
 @dataclass
@@ -139,12 +254,14 @@ class AnalogExecutor:
     """``mac_executor`` running conv/dense layers on in-memory arrays (weights and inputs in fixed point)."""
 
     def __init__(self, cfg: ArrayConfig, weights: Format | str = "fixed(8)", activations: Format | str = "fixed(8)"):
+        threads.configure()
         self.cfg = cfg
         self.weights, self.activations = parse(weights), parse(activations)
         if cfg.inputs == "bit_serial" and not isinstance(self.activations, Fixed):
             raise AccelsimError(f"bit-serial analog arrays take fixed-point activations, got {self.activations}")
         self.stats: dict[str, AnalogStats] = {}
         self._programmed: dict[str, tuple] = {}
+        self._arrays: dict[tuple, list[Arrays]] = {}
         self._calls = 0
 
     @staticmethod
@@ -179,16 +296,20 @@ class AnalogExecutor:
         self._calls += 1
         counts = {}
         b = layer.bounds
+        key = (layer.name, w_bits)
+        if key not in self._arrays:  # the weights are written into the arrays once
+            groups = [wi.T] if layer.op == "dense" else list(conv_weights(wi, b.groups))
+            self._arrays[key] = [Arrays(w, self.cfg, w_bits) for w in groups]
+        arrays = self._arrays[key]
         if layer.op == "dense":
-            acc = analog_matmul(xi.reshape(-1, xi.shape[-1]), wi.T, self.cfg, in_bits, w_bits, rng, counts)
-            acc = acc.reshape(*x.shape[:-1], -1)
+            acc = arrays[0].matmul(xi.reshape(-1, xi.shape[-1]), in_bits, rng, counts).reshape(*x.shape[:-1], -1)
         else:
-            cols, wcols = im2col(xi, b), conv_weights(wi, b.groups)
+            cols = im2col(xi, b)
             n = x.shape[0]
             acc = np.empty((n, b.groups, b.P * b.Q, b.K // b.groups))
             for g in range(b.groups):
-                acc[:, g] = analog_matmul(cols[:, g].reshape(n * b.P * b.Q, -1), wcols[g], self.cfg, in_bits,
-                                          w_bits, rng, counts).reshape(n, b.P * b.Q, -1)
+                acc[:, g] = arrays[g].matmul(cols[:, g].reshape(n * b.P * b.Q, -1), in_bits, rng,
+                                             counts).reshape(n, b.P * b.Q, -1)
             acc = acc.transpose(0, 1, 3, 2).reshape(n, b.K, b.P, b.Q)
         st.adc_conversions += counts["adc_conversions"]
         st.adc_clipped += counts["adc_clipped"]
@@ -208,4 +329,4 @@ def executor_for(arch) -> AnalogExecutor | None:
     return AnalogExecutor(cfg, fmts.get("weights", "fixed(8)"), fmts.get("activations", "fixed(8)"))
 
 
-__all__ = ["ArrayConfig", "AnalogExecutor", "analog_matmul", "executor_for"]
+__all__ = ["ArrayConfig", "Arrays", "AnalogExecutor", "analog_matmul", "executor_for"]

@@ -17,12 +17,10 @@ from .store import Store
 
 
 def one_thread() -> None:
-    """Pin this process's numba and BLAS pools to one thread (a worker of a pool of many)."""
-    os.environ["OMP_NUM_THREADS"] = os.environ["NUMBA_NUM_THREADS"] = "1"
-    from threadpoolctl import threadpool_limits
-    threadpool_limits(1)
-    import numba
-    numba.set_num_threads(1)
+    """Pin this process's numba and BLAS pools to one thread (a worker of a pool of many), through the one
+    threading policy (accelsim.threads)."""
+    from .. import threads
+    threads.pin(1)
 
 
 def _pinned(fn, item):

@@ -2,11 +2,12 @@
 for the whole net or per layer, through the float reference's ``mac_executor`` hook.
 
 MAC layers (conv, dense) quantize their input activations and weights. Fixed-point products are summed exactly
-on BLAS (convolutions through the im2col kernel) — in float32 when the formats bound every partial sum below
-2^24, else in float64 (exact below 2^53) — unless an accumulator is given and the data can overflow it: then
-the numba kernel accumulates integers in order with saturation and counts the saturating additions. Other
-formats' products are summed in float32, as the float reference and fp32-accumulating hardware do, except
-binary weights with binary activations: XNOR and popcount on packed sign bits, times the two scales.
+— in float32 (convolutions in onnxruntime) when the formats bound every partial sum below 2^24, else in float64
+(BLAS, exact below 2^53) — unless an accumulator is given and the data can overflow it: then a numba kernel
+accumulates the integers in order with saturation and counts the saturating additions. Other formats' products
+are summed in float32, as the float reference and fp32-accumulating hardware do, except binary weights with
+binary activations: XNOR and popcount on packed sign bits, times the two scales. Each layer's convolution is
+prepared once per weight format (weights laid out, onnxruntime session built).
 SAM layers (seed 001 eq. 5) add quantized inputs and parameters, round each sum to
 the activation format and take max + min; pruned parameters stay ±inf.
 Per-layer statistics: zero fraction of the input activations (the energy model's zero-gating), values
@@ -18,16 +19,19 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from .. import threads
 from ..errors import AccelsimError
 from ..formats import Binary, Fixed, Float32, Format, Minifloat, Pow2, Ternary, parse
 from ..ir import SPECIAL_OPS, Layer, Network
-from ..kernels import SEED004_TABLE1, SEED004_ZERO_FACTOR, conv2d, gemm_saturating, pack_signs, xnor_gemm
-from ..kernels.conv import supports as conv_supports
+from ..kernels import SEED004_TABLE1, SEED004_ZERO_FACTOR, conv_saturating, gemm_saturating, pack_signs, xnor_gemm
+from ..kernels.conv import prepare as prepare_conv
 from ..kernels.mac import canonical, operand_bits
 from .reference import OPS, conv_weights, im2col, matmul_epilogue, matmul_product, run, sam_dense
 
 ROLES = ("weights", "activations", "accumulator", "mac")
 WEIGHT_ONLY = (Ternary, Binary, Pow2)
+#: what a prepared MAC multiplies by: the fixed-point weight words, their magnitudes or non-zero flags
+WORD_VARIANTS = {"words": lambda w: w, "abs": np.abs, "nonzero": lambda w: (w != 0).astype(w.dtype)}
 
 
 @dataclass(frozen=True)
@@ -155,9 +159,11 @@ class QuantizedExecutor:
     """The ``mac_executor`` for :func:`accelsim.functional.run`; accumulates statistics across calls."""
 
     def __init__(self, spec: QuantSpec):
+        threads.configure()
         self.spec = spec
         self.stats: dict[str, LayerStats] = {}
         self._weights: dict[tuple, object] = {}
+        self._macs: dict[tuple, object] = {}
 
     def __call__(self, layer: Layer, inputs):
         if layer.op in SPECIAL_OPS:
@@ -177,8 +183,8 @@ class QuantizedExecutor:
             st.fraction_bits = {"weights": fw, "activations": st.fraction_bits.get("activations", set()) | {fx}}
             st.arithmetic = f"mac={spec.mac}" if spec.mac else "saturating" if spec.accumulator else "fixed-point"
             if spec.mac is not None:
-                _count_macs(layer, xi, wi, spec.mac, st)
-            acc, events = _fixed_mac(layer, xi, spec, wi)
+                _count_macs(layer, xi, self._mac(layer, spec, "nonzero", np.float32), spec.mac, st)
+            acc, events = self._fixed_sums(layer, spec, xi, wi)
             st.saturations += events
             y = acc if acc.dtype.kind == "f" else acc.astype(np.float64)  # saturating dense sums are int64
             y *= y.dtype.type(2.0 ** -(fx + fw))  # in place: exact (a power of two)
@@ -195,17 +201,48 @@ class QuantizedExecutor:
             if layer.op == "sam_dense":
                 st.arithmetic = f"sam, sums in {spec.activations}"
                 return _sam(layer, xq, w, spec.activations).astype(np.float32)
-            y = _mac(layer, xq, w["W"], np.float32)
+            y = self._mac(layer, spec, "values", np.float32)(xq)
         if "B" in layer.weights:
             y += layer.bias
         return y.astype(np.float32, copy=False)
 
+    def _mac(self, layer, spec, variant: str, dtype):
+        """The layer's x -> Σ x·w for its weights in ``spec.weights`` (``values``: quantized; or a WORD_VARIANTS
+        entry of the fixed-point words), summed in ``dtype``; prepared once."""
+        key = (layer.name, str(spec.weights), variant, np.dtype(dtype).name)
+        if key not in self._macs:
+            w = (self._cached(layer, spec, "quantize")["W"] if variant == "values" else
+                 WORD_VARIANTS[variant](self._cached(layer, spec, "encode")[0]))
+            self._macs[key] = _prepare_mac(layer, w, dtype)
+        return self._macs[key]
+
+    def _fixed_sums(self, layer, spec: QuantSpec, xi, wi):
+        """(integer sums of a layer's products, saturation events). Every partial sum is bounded by
+        max|x| · max_k Σ|w_k| (max|x| from the format): exact in float32 below 2^24, else float64 (exact below
+        2^53). A given accumulator saturates: when that bound, or the data's own Σ|x||w|, cannot exceed it the
+        exact sums stand; otherwise a numba kernel accumulates in order, saturating and counting events."""
+        bound = -spec.activations.qmin * self._cached(layer, spec, "bound")
+        exact = self._mac(layer, spec, "words", _exact_dtype(bound))
+        if spec.accumulator is None:
+            return exact(xi), 0
+        hi = (1 << (spec.accumulator.W - 1)) - 1
+        if bound <= hi or self._mac(layer, spec, "abs", _exact_dtype(bound))(np.abs(xi)).max(initial=0) <= hi:
+            return exact(xi), 0
+        if layer.op == "dense":
+            acc, events = gemm_saturating(xi.reshape(-1, xi.shape[-1]), wi, spec.accumulator.W)
+            return acc.reshape(*xi.shape[:-1], -1), events
+        return conv_saturating(xi, wi, layer.bounds, spec.accumulator.W)
+
     def _cached(self, layer, spec, how):
-        """The layer's weights in ``spec.weights``, computed once: ``encode`` -> (words, F); ``quantize`` -> the
-        weights dict with W (and SAM's finite W_plus / W_minus: pruned ±inf stay pruned) quantized."""
+        """The layer's weights in ``spec.weights``, computed once: ``encode`` -> (words, F); ``bound`` -> the
+        largest Σ|words| of one output; ``quantize`` -> the weights dict with W (and SAM's finite W_plus /
+        W_minus: pruned ±inf stay pruned) quantized."""
         key = (layer.name, str(spec.weights), how)
         if key not in self._weights:
-            if how == "encode":
+            if how == "bound":
+                words = self._cached(layer, spec, "encode")[0]
+                self._weights[key] = float(np.abs(words).reshape(len(words), -1).sum(axis=1).max(initial=0))
+            elif how == "encode":
                 words, f, _ = spec.weights.encode(layer.weights["W"].astype(np.float64))
                 self._weights[key] = words, f
             else:
@@ -248,38 +285,28 @@ def _activation_product(layer: Layer, inputs, fmt: Format, st: LayerStats):
     return matmul_epilogue(layer, y, inputs)
 
 
-def _mac(layer: Layer, x, w, dtype):
-    """Σ x·w of a conv or dense layer (no bias), summed by BLAS in ``dtype``."""
+def _prepare_mac(layer: Layer, w, dtype):
+    """x -> Σ x·w of a conv or dense layer (no bias), summed in ``dtype``."""
     if layer.op == "dense":
-        return x.astype(dtype, copy=False) @ w.astype(dtype, copy=False).T
-    if conv_supports(layer.bounds):
-        return conv2d(x, w, layer.bounds, dtype)
-    return OPS["conv"](replace(layer, weights={"W": w.astype(dtype)}), [x.astype(dtype)])
+        wt = w.astype(dtype).T
+        return lambda x: x.astype(dtype, copy=False) @ wt
+    conv = prepare_conv(w, layer.bounds, dtype)
+    if conv is None:  # a float64 grouped conv: the reference's im2col GEMM per group
+        ref = replace(layer, weights={"W": w.astype(dtype)})
+        return lambda x: OPS["conv"](ref, [x.astype(dtype)])
+    return conv
 
 
-def _fixed_mac(layer: Layer, xi, spec: QuantSpec, wi):
-    """(integer sums of a layer's products, saturation events). Without an accumulator the sums are exact:
-    float32 when no partial sum can reach 2^24 (|x| ≤ 2^(W-1) by the format), else float64 (exact below 2^53).
-    A given accumulator saturates: when no partial sum can exceed it (Σ|x||w| bounds them all) the exact sums
-    stand; otherwise the numba kernel accumulates in order, saturating and counting events."""
-    terms = layer.bounds.weight_size // layer.bounds.K
-    if spec.accumulator is None:
-        exact32 = -spec.activations.qmin * float(np.abs(wi).max(initial=0)) * terms < 2 ** 24
-        return _mac(layer, xi, wi, np.float32 if exact32 else np.float64), 0
-    hi = (1 << (spec.accumulator.W - 1)) - 1
-    if _mac(layer, np.abs(xi), np.abs(wi), np.float64).max(initial=0) <= hi:
-        return _mac(layer, xi, wi, np.float64), 0
-    if layer.op == "dense":
-        acc, events = gemm_saturating(xi.reshape(-1, xi.shape[-1]), wi, spec.accumulator.W)
-        return acc.reshape(*xi.shape[:-1], -1), events
-    return _conv_saturating(layer.bounds, xi, wi, spec.accumulator.W)
-
-
-def _count_macs(layer: Layer, xi, wi, precision: str, st: LayerStats):
+def _count_macs(layer: Layer, xi, nonzero_mac, precision: str, st: LayerStats):
     """Count the layer's MACs and those with a zero operand (padding included) into ``st``."""
     macs = layer.macs * xi.shape[0] // layer.bounds.N
-    nonzero = _mac(layer, (xi != 0).astype(np.float32), (wi != 0).astype(np.float32), np.float32)
+    nonzero = nonzero_mac((xi != 0).astype(np.float32))
     st.count_macs(precision, macs, int(nonzero.sum(dtype=np.float64)))
+
+
+def _exact_dtype(bound: float):
+    """float32 when every partial sum of integers is below 2^24 in magnitude (all exact there), else float64."""
+    return np.float32 if bound < 2 ** 24 else np.float64
 
 
 def _overflows(fmt: Format, x, xq) -> int:
@@ -313,19 +340,6 @@ def _xnor_mac(layer: Layer, xq, wq):
 def _sam(layer: Layer, xq, w, fmt):
     """Seed 001 eq. (5) with every sum x_i + W_ij rounded to the activation format."""
     return sam_dense(replace(layer, weights=w), [xq], rounded=fmt.quantize)
-
-
-def _conv_saturating(b, xi, wi, acc_bits):
-    """Convolution as one saturating integer GEMM per group over the im2col patches."""
-    n, g, kg = xi.shape[0], b.groups, b.K // b.groups
-    cols, wcols = im2col(xi, b), conv_weights(wi, g)  # (N, G, P·Q, R·S·Cg), (G, R·S·Cg, Kg)
-    out = np.empty((n, b.K, b.P * b.Q))
-    events = 0
-    for gi in range(g):
-        acc, e = gemm_saturating(cols[:, gi].reshape(n * b.P * b.Q, -1), wcols[gi].T, acc_bits)
-        events += e
-        out[:, gi * kg:(gi + 1) * kg] = acc.reshape(n, b.P * b.Q, kg).transpose(0, 2, 1)
-    return out.reshape(n, b.K, b.P, b.Q), events
 
 
 def run_quantized(net: Network, x, spec: QuantSpec | str, executor: QuantizedExecutor | None = None):

@@ -9,6 +9,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from .. import threads
+
 
 def pack_signs(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(sign words, valid words) of an (..., n) array of ±a / 0 values: bit i of a row is set when value i is
@@ -53,5 +55,5 @@ def xnor_gemm(x_signs, x_valid, w_signs) -> np.ndarray:
     grouped = x_signs.ndim == 3
     xs, xv, ws = (a if grouped else a[None] for a in (x_signs, x_valid, w_signs))
     out = np.empty((xs.shape[0], xs.shape[1], ws.shape[1]), np.int64)
-    _xnor_gemm(xs, xv, ws, out)
+    threads.run_parallel(_xnor_gemm, xs, xv, ws, out)
     return out if grouped else out[0]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 from functools import lru_cache
-from math import ceil
+from math import ceil, prod
 from zlib import crc32
 
 from ..errors import AccelsimError
@@ -126,8 +126,7 @@ def _sample(hier: Hierarchy, shape: Shape, rng: random.Random) -> Mapping | None
             inner[d] *= f
         # shrink until the level's tile fits: its own loops first, then the inner levels' (which only shrink)
         for _ in range(64):
-            nest = Nest(hier, Mapping(levels), shape)
-            if lv.capacity is None or nest.footprint(li) <= lv.capacity:
+            if lv.capacity is None or _footprint(hier, levels, shape, li) <= lv.capacity:
                 break
             big = [(li, j) for j, (_, f) in enumerate(lm.temporal) if f > 1] or \
                   [(k, j) for k in range(li + 1, len(levels)) for j, (_, f) in enumerate(levels[k].temporal) if f > 1]
@@ -144,6 +143,18 @@ def _sample(hier: Hierarchy, shape: Shape, rng: random.Random) -> Mapping | None
     levels[0].temporal = [(d, remaining(d)) for d in DIMS if remaining(d) > 1]
     rng.shuffle(levels[0].temporal)
     return Mapping(levels)
+
+
+def _footprint(hier: Hierarchy, levels: list[LevelMap], shape: Shape, li: int) -> int:
+    """Words level ``li``'s tile takes under partial loops ``levels`` (``Nest.footprint`` without building one)."""
+    ext = {d: 1 for d in DIMS}
+    for lm in levels[li:]:
+        for d, f, *_ in lm.temporal + lm.spatial:
+            ext[d] *= f
+    ext = {d: min(e, shape[d]) for d, e in ext.items()}
+    lv = hier.levels[li]
+    return sum(shape.stored(t, shape.tensor_size(t, ext), dram=False) * (2 if t in lv.double else 1)
+               for t in TENSORS if t in lv.keeps)
 
 
 def sampled(hier: Hierarchy, shape: Shape, samples: int = SAMPLES, seed: int = 0):
@@ -164,6 +175,8 @@ def search(hier: Hierarchy, shape: Shape, pricing: Pricing | dict, objective: st
     """
     if objective not in OBJECTIVES:
         raise AccelsimError(f"--objective: must be one of {', '.join(OBJECTIVES)}, got '{objective}'")
+    if not isinstance(pricing, Pricing):
+        pricing = Pricing(pricing)
     if space is None:
         space = sampled(hier, shape, samples, seed)
     structured = hasattr(space, "arrays")
@@ -180,12 +193,57 @@ def search(hier: Hierarchy, shape: Shape, pricing: Pricing | dict, objective: st
     return score(hier, m, shape, pricing)
 
 
-def _rank(hier, shape, pricing, objective, mappings, start=0) -> list:
-    """(cost, other figure, order found, mapping) of every mapping that fits."""
-    out = []
-    for i, m in enumerate(mappings, start):
-        if not Nest(hier, m, shape).fits():
+def lower_bound(nest: Nest, pricing: Pricing) -> tuple[float, float]:
+    """(energy, delay) no mapping with this nest's compute steps can beat: the steps (and the PEs' own psum
+    additions) take at least that many cycles, each costing the per-cycle energy; every word of each tensor
+    crosses each pair of storage levels on its way at least once; and every MAC reads its operands from (and
+    updates its psum in) the innermost stores below the array's fanouts."""
+    hier, table, shape = nest.hier, pricing.table, nest.shape
+    delay = nest.steps() + nest.reduction_steps()
+    energy = pricing.cycle_pj * delay
+    full = dict(shape.bounds)
+    for t in TENSORS:  # every word crosses each pair of its chain at least once (a resident tensor starts inside)
+        if nest.is_resident(t):
             continue
+        chain = hier.chain(t)
+        for parent, child in zip(chain, chain[1:]):
+            words = shape.stored(t, shape.tensor_size(t, full), dram=parent == 0)
+            ratio = pricing.dram_ratio.get(t, 1.0) if parent == 0 else 1.0
+            energy += words * ratio * table.get(hier.levels[parent].name, {}).get("write" if t == "O" else "read", 0.0)
+            energy += words * table.get(hier.levels[child].name, {}).get("read" if t == "O" else "write", 0.0)
+    below = max((i for i, lv in enumerate(hier.levels) if lv.fanout), default=-1) + 1
+    macs = shape.macs
+    for t in TENSORS:
+        keeper = hier.chain(t)[-1]
+        if keeper < below:
+            continue
+        prices = table.get(hier.levels[keeper].name, {})
+        reads = nest.shape.stored(t, macs - (prod(nest.bounds[d] for d in "GNKPQ") if t == "O" else 0), dram=False)
+        energy += reads * prices.get("read", 0.0)
+        if t == "O":
+            energy += nest.shape.stored(t, macs, dram=False) * prices.get("write", 0.0)
+    return energy, delay
+
+
+def _rank(hier, shape, pricing, objective, mappings, start=0) -> list:
+    """(cost, other figure, order found, mapping) of the mappings that fit and may be within 1% of the best:
+    a mapping whose lower bound is already above the best cost by more than 1% is not scored (branch and
+    bound: the result is that of scoring all)."""
+    out, bounded, seen = [], [], set()
+    for i, m in enumerate(mappings, start):
+        key = repr(m)
+        if key in seen:  # random samples repeat
+            continue
+        seen.add(key)
+        nest = Nest(hier, m, shape)
+        if nest.fits():
+            e, d = lower_bound(nest, pricing)
+            bounded.append(({"energy": e, "delay": d, "edp": e * d}[objective], i, m))
+    best = float("inf")
+    for lb, i, m in sorted(bounded, key=lambda b: b[:2]):
+        if lb > best * 1.01:
+            break
         s = score(hier, m, shape, pricing)
+        best = min(best, s.cost(objective))
         out.append((s.cost(objective), s.delay if objective == "energy" else s.energy, i, m))
     return out

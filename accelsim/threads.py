@@ -1,0 +1,121 @@
+"""The process's one threading policy for numerical work (numba's parallel kernels, BLAS, onnxruntime).
+
+Every pool gets :func:`count` threads: the cores this process may run on (``os.sched_getaffinity``) less those
+other processes keep busy, and no kernel calls into another pool, so busy threads never outnumber free cores.
+Oversubscribed, a pool's barriers wait out whole scheduler time slices: on 2 cores at load ≈ 3, seed004_ic's
+float32 path (then BLAS GEMMs and numba kernels in turn, each pool at 2 threads) ran 15× slower than with one
+thread each.
+
+"Busy" is the 1-minute load average, capped by the processes runnable right now (sampled a few times, not
+counting this process's own threads) so that our own earlier runs do not read as somebody else's load.
+numba uses one threading layer, ``workqueue`` (built into numba, the same on every machine; its kernels are
+called one at a time, :func:`run_parallel`, as it is not thread-safe); onnxruntime's threads do not spin between
+calls (``allow_spinning`` off: with it on, 2 threads under load ran seed004_ic fixed(8) 2.2× slower).
+BLAS libraries loaded after :func:`configure` (scikit-learn's scipy) keep their own count; no kernel uses them.
+
+Set once, on first use (:func:`configure`). ``ACCELSIM_THREADS`` overrides the count, and so do the usual
+``NUMBA_NUM_THREADS``, ``OMP_NUM_THREADS``, ``OPENBLAS_NUM_THREADS``, ``MKL_NUM_THREADS`` (the first one set).
+"""
+from __future__ import annotations
+
+import functools
+import os
+import threading
+import time
+
+ENV = ("ACCELSIM_THREADS", "NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+LAYER = "workqueue"
+SAMPLES, SAMPLE_GAP_S = 5, 0.002
+_KERNELS = threading.Lock()  # workqueue runs one parallel kernel at a time: callers from several threads take turns
+
+
+def cores() -> int:
+    """Cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def _runnable_others() -> float | None:
+    """Mean number of runnable threads of other processes over a few samples (None without /proc)."""
+    try:
+        seen = []
+        for i in range(SAMPLES):
+            with open("/proc/loadavg") as f:
+                running = int(f.read().split()[3].split("/")[0])
+            ours = 0
+            for task in os.listdir("/proc/self/task"):
+                with open(f"/proc/self/task/{task}/stat") as f:
+                    ours += f.read().rsplit(")", 1)[1].split()[0] == "R"
+            seen.append(max(running - ours, 0))
+            if i + 1 < SAMPLES:
+                time.sleep(SAMPLE_GAP_S)
+        return sum(seen) / len(seen)
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def free_cores() -> int:
+    """Cores not kept busy by other processes (at least 1)."""
+    busy = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    now = _runnable_others()
+    if now is not None:
+        busy = min(busy, now)
+    return max(1, min(cores(), round(cores() - busy)))
+
+
+_PINNED: list[int] = []  # a count fixed by pin() before the pools started
+
+
+@functools.cache
+def count() -> int:
+    """Threads each pool uses: pin()'s count, else the first override variable set, else the free cores."""
+    if _PINNED:
+        return _PINNED[0]
+    for var in ENV:
+        value = os.environ.get(var, "").strip()
+        if value.isdigit() and int(value) > 0:
+            return int(value)
+    return free_cores()
+
+
+@functools.cache
+def configure() -> int:
+    """Apply the policy to numba and to BLAS/OpenMP (threadpoolctl), once; returns the thread count."""
+    import numba
+    from threadpoolctl import threadpool_limits
+
+    n = count()
+    numba.config.THREADING_LAYER = LAYER
+    numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+    threadpool_limits(n)
+    return n
+
+
+def pin(n: int) -> None:
+    """Fix the count at ``n`` (a worker process of a pool of many) if the pools have not started yet; a pool
+    already running (a worker thread inside a process that computes too) keeps its size."""
+    if configure.cache_info().currsize == 0:
+        _PINNED[:] = [n]
+        count.cache_clear()
+        configure()
+
+
+def run_parallel(kernel, *args):
+    """Call a numba ``parallel=True`` kernel under the policy, one at a time across Python threads."""
+    configure()
+    with _KERNELS:
+        return kernel(*args)
+
+
+def onnxruntime_options():
+    """Session options for onnxruntime under the policy: :func:`count` intra-op threads that do not spin."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = configure()
+    opts.inter_op_num_threads = 1
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    opts.log_severity_level = 3
+    return opts
