@@ -13,7 +13,7 @@ from .arch.base import FUSABLE
 from .energy import energy_pj, memory_accesses
 from .engine.core import run_tiles
 from .engine.fine import fine_tiles
-from .engine.tiles import Tile, add_counts, compress, fast_tiles
+from .engine.tiles import Tile, add_counts, compress, fast_tiles, tiles_of
 from .errors import AccelsimError
 from .ir.graph import Network
 from .mapping.io import build_mapping, format_nest, load_mapping_file
@@ -105,15 +105,15 @@ class Result:
                 **self.metrics()}
 
 
-def _dram_traffic(tiles, ratios):
+def _dram_traffic(schedule, ratios):
     """Compress each tile's DRAM words per tensor ({tensor: words moved per word}); returns per-tensor totals."""
     totals = {}
-    for tile in tiles:
+    for tile, times in tiles_of(schedule):
         for side, action in ((tile.load, "read"), (tile.store, "write")):
             for t in list(side):
                 side[t] = ceil(side[t] * ratios.get(t, 1.0))
                 slot = totals.setdefault(t, {})
-                slot[action] = slot.get(action, 0) + side[t] * tile.repeat
+                slot[action] = slot.get(action, 0) + side[t] * times
     return totals
 
 
@@ -138,15 +138,15 @@ def _mac_layer(layer, fam, hier, *, mapping_spec, objective, mode, trace, zero, 
     passes = _passes(bits)
     run_key = ("run", repr(nest.mapping), hier, shape, passes, mode, tuple(sorted(pricing.dram_ratio.items())))
     if trace or run_key not in cache:  # the tiles' timing and counts do not depend on the MACs' zeros
-        tiles = compress(fine_tiles(nest) if mode == "fine" else fast_tiles(nest))
-        for tile in tiles:  # seed 004's MAC takes Table 1's cycles per MAC
+        tiles = compress(fine_tiles(nest)) if mode == "fine" else fast_tiles(nest)
+        for tile, _ in tiles_of(tiles):  # seed 004's MAC takes Table 1's cycles per MAC
             tile.steps *= passes or 1
         dram = _dram_traffic(tiles, pricing.dram_ratio)
         slots = 2 if (hier.levels[1].double or hier.prefetch) else 1
         timing = run_tiles(tiles, hier, slots=slots, trace=trace)
         per_tensor = {}
-        for tile in tiles:
-            add_counts(per_tensor, tile.counts, tile.repeat)
+        for tile, times in tiles_of(tiles):
+            add_counts(per_tensor, tile.counts, times)
         for t, actions in dram.items():
             add_counts(per_tensor, {(hier.levels[0].name, t): actions})
         cache[run_key] = timing, per_tensor

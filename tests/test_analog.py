@@ -183,7 +183,7 @@ def test_xnor_sram_macro_runs_the_ternary_lenet_accurately(trained):
 def test_weights_too_large_for_the_arrays_are_fetched_and_programmed(trained):
     """Residency holds only for a layer whose weights fit in all arrays; the closed form and the tiles agree."""
     from accelsim.arch import model
-    from accelsim.engine.tiles import add_counts, fast_tiles
+    from accelsim.engine.tiles import add_counts, expand, fast_tiles
     from accelsim.mapping.mapper import search
     from accelsim.mapping.nest import Shape, by_component
     net = load_onnx(trained("lenet5"))
@@ -192,7 +192,7 @@ def test_weights_too_large_for_the_arrays_are_fetched_and_programmed(trained):
         hier = model(arch).hierarchy("ws")
         fc = net["gemm14"]  # 48,000 weights: fit in 16,128 arrays of 1,024, not in 2
         nest = search(hier, Shape.of(fc.bounds), arch.energy_table, "energy").nest
-        closed, tiles = by_component(nest.counts()["counts"]), fast_tiles(nest)
+        closed, tiles = by_component(nest.counts()["counts"]), expand(fast_tiles(nest))
         tile_counts = {}
         for t in tiles:
             add_counts(tile_counts, by_component(t.counts))

@@ -8,10 +8,11 @@ fill), stretched when a bus's traffic exceeds its width; a serial bus's transfer
 When write-backs block (``Hierarchy.store_blocks``), the next tile waits for the previous write-back.
 Stalls are the cycles the array waits for data.
 
-A record with ``repeat`` > 1 stands for that many identical tiles in a row. Once the three processes are in
-a periodic state (each tile of the run starts one period after the previous one, with the same queue and
-in-flight state), the engine skips whole periods of the run at once: the result is the same as stepping
-every tile, and the cost grows with the number of distinct records, not with tiles.
+The tiles come as a schedule (``engine.tiles``): records that repeat (a run of identical tiles) and blocks of
+records that repeat. Once the processes are in a periodic state across iterations of a repeat — each starts
+one period after the previous one with the same queues, slots and transfers in flight — the engine skips
+whole iterations at once (both the DMA and the array leave them out, and the clock moves on by as many
+periods): the result is the same as stepping every tile, and the cost grows with the distinct records.
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from math import ceil
 import simpy
 
 from ..mapping.hierarchy import Hierarchy
-from .tiles import Tile
+from .tiles import Block, Tile, tiles_of
 
 
 @dataclass
@@ -43,16 +44,39 @@ def tile_cycles(tile: Tile, hier: Hierarchy) -> int:
     return serial + cycles
 
 
-def run_tiles(tiles: list[Tile], hier: Hierarchy, slots: int = 2, trace: bool = False) -> LayerTiming:
+def run_tiles(schedule: list, hier: Hierarchy, slots: int = 2, trace: bool = False) -> LayerTiming:
     env = simpy.Environment()
     dram = simpy.Resource(env, capacity=1)
     free = simpy.Container(env, capacity=slots, init=slots)
     ready = simpy.Store(env)
     events = [] if trace else None
+    cost = {id(tile): tile_cycles(tile, hier) for tile, _ in tiles_of(schedule)}
     state = {"busy": 0, "skipped": 0, "loaded": 0, "computed": 0}
-    remaining = [t.repeat for t in tiles]   # loads still to issue per record
-    in_flight: list[float] = []             # start times of DRAM transfers under way
-    last_store = [None]                     # the writer of the previous tile (when write-backs block)
+    in_flight: list[float] = []   # start times of DRAM transfers under way
+    started: dict = {}            # repeat instance -> the last iteration the loader began
+    skips: dict = {}              # repeat instance -> (first iteration left out, how many)
+    history: dict = {}            # repeat instance -> [(start time, state, busy, iteration)] of the array's
+    last_store = [None]           # the writer of the previous tile (when write-backs block)
+
+    def walk(items, ctx, loader):
+        """(tile, repeat instance of its run, iteration) of every tile in order, skips applied. An instance is
+        named by the positions and iterations leading to it: (pos, iteration, pos, ..., pos)."""
+        for pos, item in enumerate(items):
+            key = ctx + (pos,)
+            j = 0
+            while j < item.repeat:
+                skip = skips.get(key)
+                if skip and skip[0] == j:
+                    j += skip[1]
+                    if j >= item.repeat:
+                        break
+                if loader:
+                    started[key] = j
+                if isinstance(item, Block):
+                    yield from walk(item.items, key + (j,), loader)
+                else:
+                    yield item, key, j
+                j += 1
 
     def transfer(words, unit, index):
         with dram.request() as req:
@@ -65,55 +89,66 @@ def run_tiles(tiles: list[Tile], hier: Hierarchy, slots: int = 2, trace: bool = 
                 events.append((unit, index, start, env.now - start))
 
     def loader():
-        for r, tile in enumerate(tiles):
-            while remaining[r]:
-                remaining[r] -= 1
-                yield free.get(1)
-                if tile.load_words:
-                    yield from transfer(tile.load_words, "dma load", tile.index)
-                state["loaded"] += 1
-                yield ready.put(r)
+        for tile, _, _ in walk(schedule, (), True):
+            yield free.get(1)
+            if tile.load_words:
+                yield from transfer(tile.load_words, "dma load", tile.index)
+            state["loaded"] += 1
+            yield ready.put(tile)
 
     def writer(tile):
         if tile.store_words:
             yield from transfer(tile.store_words, "dma store", tile.index)
         yield free.put(1)
 
-    def snapshot(r):
-        return (state["loaded"] - state["computed"], remaining[r], dram.count, len(dram.queue), free.level,
-                len(ready.items), tuple(sorted(env.now - s for s in in_flight)))
+    def snapshot():
+        return (state["loaded"] - state["computed"], dram.count, len(dram.queue), free.level, len(ready.items),
+                tuple(sorted(env.now - s for s in in_flight)),
+                last_store[0] is not None and not last_store[0].processed)
+
+    def begin(key, j):
+        """The array starts iteration j of the run ``key``, and of every block this tile opens an iteration of:
+        where the last iterations of an instance were periodic, skip the ones the DMA has not started."""
+        opening = [(key, j)]
+        if j == 0:
+            for depth in range(len(key) - 2, 0, -2):  # enclosing blocks: (..., pos, iteration, inner...)
+                opening.append((key[:depth], key[depth]))
+                if any(key[depth + 1:]):
+                    opening.pop()
+                    break
+        for inst, it in opening:
+            seen = history.setdefault(inst, [])
+            # times on the clock of every tile: inner skips within an iteration count in its length
+            seen.append((env.now + state["skipped"], snapshot(), state["busy"], it))
+            if len(seen) < 4 or inst in skips:
+                continue
+            (t0, s0, b0, j0), (t1, s1, b1, j1), (t2, s2, b2, j2), (t3, s3, b3, j3) = seen[-4:]
+            if not (j1 - j0 == j2 - j1 == j3 - j2 == 1 and t1 - t0 == t2 - t1 == t3 - t2 and s1 == s2 == s3
+                    and b1 - b0 == b2 - b1 == b3 - b2):
+                continue
+            first = started.get(inst, j3) + 1
+            m = _repeat_of(schedule, inst) - 2 - first
+            if m > 0:
+                skips[inst] = (first, m)
+                state["skipped"] += m * (t3 - t2)
+                state["busy"] += m * (b3 - b2)
 
     def array():
-        history = []  # (start time, snapshot) of the current run's tiles
-        current = None
-        for r, tile in enumerate(tiles):
-            n = tile_cycles(tile, hier)
-            done = 0
-            while done < tile.repeat:
-                got = yield ready.get()
-                assert got == r
-                if hier.store_blocks and last_store[0] is not None:
-                    yield last_store[0]  # the previous tile's outputs leave before this one starts
-                if current != r:
-                    history, current = [], r
-                snap = snapshot(r)
-                history.append((env.now, snap))
-                skip = _periodic_skip(history, remaining[r], trace)
-                if skip:
-                    period = history[-1][0] - history[-2][0]
-                    remaining[r] -= skip
-                    done += skip
-                    state["skipped"] += skip * period
-                    state["busy"] += skip * n
-                    history = []
-                start = env.now
-                yield env.timeout(n)
-                state["busy"] += n
-                state["computed"] += 1
-                done += 1
-                if trace:
-                    events.append(("compute", tile.index, start, n))
-                last_store[0] = env.process(writer(tile))
+        for tile, key, j in walk(schedule, (), False):
+            got = yield ready.get()
+            assert got is tile
+            if hier.store_blocks and last_store[0] is not None:
+                yield last_store[0]  # the previous tile's outputs leave before this one starts
+            if not trace:
+                begin(key, j)
+            start = env.now
+            n = cost[id(tile)]
+            yield env.timeout(n)
+            state["busy"] += n
+            state["computed"] += 1
+            if trace:
+                events.append(("compute", tile.index, start, n))
+            last_store[0] = env.process(writer(tile))
 
     env.process(loader())
     done = env.process(array())
@@ -123,12 +158,12 @@ def run_tiles(tiles: list[Tile], hier: Hierarchy, slots: int = 2, trace: bool = 
     return LayerTiming(cycles, state["busy"], cycles - state["busy"], events or [])
 
 
-def _periodic_skip(history, left: int, trace: bool) -> int:
-    """How many tiles of a run can be skipped: none unless the last three starts are one period apart with the
-    same state; then all the run's loads still to come but two (so the run ends through the normal path)."""
-    if trace or len(history) < 4 or left < 3:
-        return 0
-    (t0, s0), (t1, s1), (t2, s2), (t3, s3) = history[-4:]
-    if not (t1 - t0 == t2 - t1 == t3 - t2 and s1[0:1] + s1[2:] == s2[0:1] + s2[2:] == s3[0:1] + s3[2:]):
-        return 0
-    return left - 2
+def _repeat_of(schedule, key) -> int:
+    """The repeat count of the item an instance key names: (pos, iteration, pos, iteration, ..., pos)."""
+    items, item = schedule, None
+    for i, part in enumerate(key):
+        if i % 2 == 0:
+            item = items[part]
+        else:
+            items = item.items
+    return item.repeat
