@@ -16,6 +16,7 @@ from .engine.fine import fine_tiles
 from .engine.tiles import Tile, add_counts, compress, fast_tiles, tiles_of
 from .errors import AccelsimError
 from .ir.graph import Network
+from .mapping import store
 from .mapping.io import build_mapping, format_nest, load_mapping_file
 from .mapping.mapper import SAMPLES, score, search
 from .mapping.nest import Nest, Shape, by_component
@@ -63,6 +64,7 @@ class Result:
     accuracy: float | None = None
     layer_pipeline: bool = False  # layers on their own hardware, overlapping across inferences (ISAAC)
     objective: str = "energy"     # what the mapper minimised
+    batch: int = 1                # inputs (images) one run of the network processes
 
     @property
     def total(self) -> dict:
@@ -75,9 +77,10 @@ class Result:
 
     @property
     def inferences_per_s(self) -> float:
-        """Throughput: one inference per latency, or, with an inter-layer pipeline, per slowest layer."""
+        """Throughput in inputs per second: a batch per latency, or, with an inter-layer pipeline, per slowest
+        layer."""
         cycles = max((l.cycles for l in self.layers), default=0) if self.layer_pipeline else self.total["cycles"]
-        return self.clock_mhz * 1e6 / cycles if cycles else 0.0
+        return self.batch * self.clock_mhz * 1e6 / cycles if cycles else 0.0
 
     def metrics(self) -> dict:
         """Accuracy per Joule, per parameter, per operation, per memory access (seed 003 §2.2)."""
@@ -100,7 +103,7 @@ class Result:
                  "inferences_per_s": self.inferences_per_s,
                  "energy_by_component_pj": by_comp}
         return {"model": self.model, "arch": self.arch, "dataflow": self.dataflow, "objective": self.objective,
-                "clock_mhz": self.clock_mhz,
+                "batch": self.batch, "clock_mhz": self.clock_mhz,
                 "params": self.params, "layers": [l.to_dict() for l in self.layers], "total": total,
                 **self.metrics()}
 
@@ -173,7 +176,14 @@ def _best_nest(fam, hier, dataflow, shape, pricing, objective, samples, cache) -
     same shape at full width competes too (it still fits), so narrowing never costs more than full width."""
     key = ("nest", hier, shape, shape.bits, objective, samples, tuple(sorted(pricing.dram_ratio.items())))
     if key not in cache:
-        best = search(hier, shape, pricing, objective, samples=samples, space=fam.mapspace(hier, dataflow, shape))
+        name = store.key(type(fam).__name__, dataflow, hier, shape, shape.bits, shape.word_bits, objective, samples,
+                         pricing)
+        found = store.load(name)
+        if found is not None and Nest(hier, found, shape).fits():
+            best = score(hier, found, shape, pricing)
+        else:
+            best = search(hier, shape, pricing, objective, samples=samples, space=fam.mapspace(hier, dataflow, shape))
+            store.save(name, best.mapping)
         if any(b < shape.word_bits for _, b in shape.bits):
             wide = _best_nest(fam, hier, dataflow, replace(shape, bits=()), pricing, objective, samples, cache)
             best = min(best, score(hier, wide.mapping, shape, pricing), key=lambda s: s.cost(objective))
@@ -305,8 +315,9 @@ def simulate(net, arch, dataflow: str | None = None, *, overrides=(), density: f
             progress(layer)
     storage = {lv.name for lv in hier.levels} | {c.name for c in arch.components.values()
                                                  if c.kind in ("dram", "buffer", "spad")}
+    batch = next(iter(net.inputs.values()), (1,))[0] if net.inputs else 1
     return Result(net.source or net.name, arch.name, dataflow, arch.clock_mhz, net.total_params, layers,
-                  storage, accuracy, layer_pipeline=fam.layer_pipeline, objective=objective)
+                  storage, accuracy, layer_pipeline=fam.layer_pipeline, objective=objective, batch=batch)
 
 
 #: per (architecture, dataflow): the mappings found per layer shape and the tiles' timing, reused across layers

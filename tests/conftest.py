@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))  # tests/onnx_builders.py, tests/sim_helpers.py
+os.environ.setdefault("ACCELSIM_CACHE", "off")  # every test searches its mappings: nothing from earlier runs
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKLOADS = ROOT / "workloads"

@@ -21,6 +21,8 @@ def add_common(p):
                    help="override an architecture-file value, e.g. global_buffer.size_kb=64 (repeatable)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("--progress", action="store_true", help="show a progress bar even when stderr is not a terminal")
+    p.add_argument("--batch", type=int, default=1, metavar="N",
+                   help="images per inference: what a symbolic batch dimension of the model becomes (default 1)")
 
 
 def add_arguments(p):
@@ -97,7 +99,7 @@ def main(args) -> int:
 
     check_request(args)
     arch = load_arch(args.arch, args.overrides)
-    net = load_onnx(args.model, weights=bool(args.dataset))  # weights only to execute the model
+    net = load_onnx(args.model, weights=bool(args.dataset), batch=args.batch)  # weights only to execute the model
     with layer_progress(args, len(net.layers), f"run {arch.name}") as progress:
         result = run_one(args, net, arch, args.dataflow, args.mapping, trace=bool(args.trace), progress=progress)
     with all_or_nothing():

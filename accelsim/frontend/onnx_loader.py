@@ -26,13 +26,16 @@ SAM_DOMAIN = "ai.accelsim"
 NONDETERMINISTIC = {"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Multinomial", "Bernoulli"}
 
 
-def load_onnx(path: str | Path, weights: bool = True) -> Network:
+def load_onnx(path: str | Path, weights: bool = True, batch: int = 1) -> Network:
     """Read an ONNX file and lower it to a :class:`Network`.
 
     ``weights=False`` reads shapes only (for the timing path): large weight tensors become :class:`Absent`
     placeholders that hold no memory; MACs, parameters (a SAM layer's kept ones included) and every shape stay
-    exact, but the network cannot be executed.
+    exact, but the network cannot be executed. ``batch`` is what a symbolic (or missing) batch dimension of the
+    inputs becomes.
     """
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+        raise AccelsimError(f"--batch: must be a positive integer, got {batch!r}")
     path = Path(path)
     model, stripped = _read(path, weights)
     opset = _default_opset(model)
@@ -48,7 +51,7 @@ def load_onnx(path: str | Path, weights: bool = True) -> Network:
     for vi in graph.input:
         if vi.name in consts:  # old exporters list initializers as graph inputs too
             continue
-        inputs[vi.name] = _static_shape(vi, path)
+        inputs[vi.name] = _static_shape(vi, path, batch)
         types[vi.name] = vi.type.tensor_type.elem_type or onnx.TensorProto.FLOAT
     nodes = list(graph.node)
     while True:  # folding can make more shapes static (Shape->Gather->Concat->Reshape), and vice versa
@@ -111,8 +114,8 @@ def _upgrade(model, path, opset):
         raise AccelsimError(f"{path}: cannot upgrade opset {opset} to {MIN_OPSET} ({_first_line(exc)})") from None
 
 
-def _static_shape(vi, path) -> tuple[int, ...]:
-    """Shape of a graph input; the symbolic (or missing) batch dimension becomes 1."""
+def _static_shape(vi, path, batch: int = 1) -> tuple[int, ...]:
+    """Shape of a graph input; the symbolic (or missing) batch dimension becomes ``batch``."""
     dims = vi.type.tensor_type.shape.dim
     if not vi.type.tensor_type.HasField("shape"):
         raise AccelsimError(f"{path}: input '{vi.name}' has no shape")
@@ -121,7 +124,7 @@ def _static_shape(vi, path) -> tuple[int, ...]:
         if d.HasField("dim_value") and d.dim_value > 0:
             shape.append(d.dim_value)
         elif i == 0:
-            shape.append(1)
+            shape.append(batch)
         else:
             raise AccelsimError(f"{path}: input '{vi.name}' dimension {i} is symbolic ('{d.dim_param}'); "
                                 f"only the batch dimension may be")

@@ -20,7 +20,7 @@ from .hierarchy import DIMS, TENSORS, Hierarchy
 from .nest import LevelMap, Mapping, Nest, Shape, by_component
 
 OBJECTIVES = ("energy", "delay", "edp")
-SAMPLES = 400
+SAMPLES = 200
 
 
 @dataclass(frozen=True)
@@ -183,7 +183,8 @@ def search(hier: Hierarchy, shape: Shape, pricing: Pricing | dict, objective: st
     ranked = _rank(hier, shape, pricing, objective, space.arrays() if structured else space)
     if structured and ranked:
         for *_, m in sorted(ranked, key=lambda r: r[:3])[:refine]:
-            ranked += _rank(hier, shape, pricing, objective, space.uppers(m), start=len(ranked))
+            best = min(r[0] for r in ranked)
+            ranked += _rank(hier, shape, pricing, objective, space.uppers(m), start=len(ranked), best=best)
     if not ranked:
         raise AccelsimError(f"no mapping of shape {dict(shape.bounds)} fits the buffers "
                             f"({', '.join(f'{lv.name} {lv.capacity} words' for lv in hier.levels[1:])})")
@@ -225,7 +226,7 @@ def lower_bound(nest: Nest, pricing: Pricing) -> tuple[float, float]:
     return energy, delay
 
 
-def _rank(hier, shape, pricing, objective, mappings, start=0) -> list:
+def _rank(hier, shape, pricing, objective, mappings, start=0, best=float("inf")) -> list:
     """(cost, other figure, order found, mapping) of the mappings that fit and may be within 1% of the best:
     a mapping whose lower bound is already above the best cost by more than 1% is not scored (branch and
     bound: the result is that of scoring all)."""
@@ -239,7 +240,6 @@ def _rank(hier, shape, pricing, objective, mappings, start=0) -> list:
         if nest.fits():
             e, d = lower_bound(nest, pricing)
             bounded.append(({"energy": e, "delay": d, "edp": e * d}[objective], i, m))
-    best = float("inf")
     for lb, i, m in sorted(bounded, key=lambda b: b[:2]):
         if lb > best * 1.01:
             break

@@ -44,7 +44,9 @@ def table(result) -> str:
     t = result.to_dict()["total"]
     rows.append(["total", "", t["macs"], t["cycles"], sum(l.stall_cycles for l in result.layers), "",
                  *(t["energy_by_component_pj"].get(c, 0.0) / 1e6 for c in comps), t["energy_pj"] / 1e6, ""])
-    head = f"{result.model} on {result.arch} ({result.dataflow}), {result.clock_mhz:g} MHz"
+    batch = f", batch {result.batch}" if result.batch > 1 else ""
+    head = (f"{result.model} on {result.arch} ({result.dataflow}), {result.clock_mhz:g} MHz{batch}, "
+            f"mappings minimising {result.objective}")
     text = tabulate(rows, headers=["layer", "op", "MACs", "cycles", "stalls", "util",
                                    *(f"{c} µJ" for c in comps), "total µJ", "note"],
                     intfmt=",", floatfmt=".3f")
@@ -67,7 +69,8 @@ def compare_table(results) -> str:
     heads = ["arch", "dataflow", "MACs", "cycles", "latency ms", "energy µJ", "pJ/MAC", "memory accesses"]
     if any(r.accuracy is not None for r in results):
         heads += ["accuracy", "accuracy/J"]
-    return tabulate(rows, headers=heads, intfmt=",", floatfmt=".3f")
+    objectives = sorted({r.objective for r in results})
+    return tabulate(rows, headers=heads, intfmt=",", floatfmt=".3f") + f"\nmappings minimising {', '.join(objectives)}"
 
 
 def write_csv(result, path) -> None:
