@@ -1,54 +1,83 @@
-"""Timing-path speed: wall time to simulate ResNet-18 and VGG-16 on each architecture (fast mode), simulated
-MACs per wall second, and fast vs fine mode on a small layer (ratio measured in the same run).
+"""Timing-path speed where users wait: whole `accelsim` processes, as a new user runs them, against issue 13's
+targets — ResNet-18 on every architecture, VGG-16 on Eyeriss, batch 64 against batch 1, start-up — each with a
+cold mapping cache (every mapping searched) and a warm one (the run after: mappings read from disk); and the
+fine cycle-by-cycle mode against the fast one on a small layer (same results, ratio in the same run).
 
-Targets (SPEC §7 / issue 4): a whole ResNet-18 in under 10 s and VGG-16 in under 30 s on 2 cores.
-
-    python benchmarks/sim_speed.py
+    python benchmarks/sim_speed.py [--quick]
 """
 from __future__ import annotations
 
+import argparse
 import os
+import subprocess
 import sys
+import tempfile
 import time
 
 from tabulate import tabulate
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.join(HERE, "..")
 sys.path.insert(0, HERE)
-from classic_shapes import load  # noqa: E402
-
-from accelsim.ir.graph import Network  # noqa: E402
-from accelsim.ir.layer import Layer, LoopBounds  # noqa: E402
-from accelsim.simulate import simulate  # noqa: E402
-
-ARCHS = [("eyeriss", "rs"), ("eyeriss", "nlr"), ("diannao", "nfu")]
 
 
-def timed(fn):
+def whole(args, cache) -> float:
+    """Wall seconds of one `accelsim` process."""
+    env = dict(os.environ, ACCELSIM_CACHE=cache)
     t = time.perf_counter()
-    out = fn()
-    return out, time.perf_counter() - t
+    subprocess.run([sys.executable, "-m", "accelsim", *args], cwd=ROOT, env=env, check=True,
+                   stdout=subprocess.DEVNULL)
+    return time.perf_counter() - t
 
 
-def main():
-    rows = []
-    for name in ("resnet18", "vgg16"):
-        net = load(name)
-        for arch, df in ARCHS:
-            path = os.path.join(HERE, "..", "arch", f"{arch}.yaml")
-            result, secs = timed(lambda: simulate(net, path, df))
-            rows.append([name, f"{arch}/{df}", f"{net.total_macs:,}", f"{secs:.2f}", f"{net.total_macs / secs:.3g}",
-                         f"{result.total['cycles']:,}"])
-    print(tabulate(rows, headers=["model", "arch", "MACs", "wall s", "sim MACs / s", "cycles"]))
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="ResNet-18 on Eyeriss and start-up only")
+    args = ap.parse_args(argv)
+    subprocess.run([sys.executable, os.path.join(ROOT, "workloads", "build.py"), "resnet18", "vgg16"], check=True,
+                   stdout=subprocess.DEVNULL)
+    archs = ["eyeriss"] if args.quick else ["eyeriss", "diannao", "isaac", "sram_cim"]
+    cases = [(f"run resnet18 on {a}", ["run", "workloads/resnet18.onnx", "--arch", f"arch/{a}.yaml"], 5.0)
+             for a in archs]
+    if not args.quick:
+        cases += [("run vgg16 on eyeriss", ["run", "workloads/vgg16.onnx", "--arch", "arch/eyeriss.yaml"], 10.0),
+                  ("run resnet18 --batch 64 on diannao",
+                   ["run", "workloads/resnet18.onnx", "--arch", "arch/diannao.yaml", "--batch", "64"], None)]
+    cases += [("--help", ["--help"], 0.5), ("info seed004_ic", ["info", "workloads/seed004_ic.onnx"], 0.5)]
+    rows, seconds = [], {}
+    print(f"load average before: {os.getloadavg()[0]:.2f}", file=sys.stderr)
+    for i, (label, cmd, target) in enumerate(cases, 1):
+        print(f"[{i}/{len(cases)}] {label}", file=sys.stderr, flush=True)
+        with tempfile.TemporaryDirectory() as cache:
+            cold = whole(cmd, cache)
+            warm = whole(cmd, cache)
+        seconds[label] = cold
+        if target is None:  # batch 64: against batch 1 on the same architecture, measured above
+            base = seconds.get("run resnet18 on diannao")
+            target, limit = "< 2x batch 1", 2 * base if base else None
+            verdict = "pass" if limit and cold < limit else "fail"
+        else:
+            limit, verdict = target, "pass" if cold < target else "fail"
+            target = f"< {target:g} s"
+        rows.append([label, f"{cold:.2f}", f"{warm:.2f}", target, verdict])
+    print(tabulate(rows, headers=["whole process", "cold cache s", "warm cache s", "target (cold)", ""]))
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
 
     # fast vs fine on a small layer: the mapping is searched once, then both modes run it
+    from accelsim.ir.graph import Network
+    from accelsim.ir.layer import Layer, LoopBounds
+    from accelsim.simulate import simulate
     b = LoopBounds(1, 16, 8, 8, 8, 3, 3, pads=(1, 1, 1, 1))
     layer = Layer("small", "conv", ["x"], "y", [(1, 8, 8, 8)], (1, 16, 8, 8), {}, {}, b)
     net = Network.from_layers("small", [layer], {"x": (1, 8, 8, 8)}, ["y"])
-    path = os.path.join(HERE, "..", "arch", "eyeriss.yaml")
+    path = os.path.join(ROOT, "arch", "eyeriss.yaml")
     mapping = {"small": simulate(net, path).layers[0].to_dict()["mapping"]}
-    fast, t_fast = timed(lambda: simulate(net, path, mapping=mapping))
-    fine, t_fine = timed(lambda: simulate(net, path, mapping=mapping, mode="fine"))
+    t = time.perf_counter()
+    fast = simulate(net, path, mapping=mapping)
+    t_fast = time.perf_counter() - t
+    t = time.perf_counter()
+    fine = simulate(net, path, mapping=mapping, mode="fine")
+    t_fine = time.perf_counter() - t
     same = [l.to_dict() for l in fast.layers] == [l.to_dict() for l in fine.layers]
     print(f"\nsmall layer ({b.macs:,} MACs) on eyeriss/rs: fast {t_fast * 1e3:.1f} ms, fine {t_fine * 1e3:.1f} ms, "
           f"fine/fast = {t_fine / t_fast:.0f}x; identical results: {same}")

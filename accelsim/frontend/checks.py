@@ -21,6 +21,7 @@ import numpy as np
 from onnx import TensorProto, helper
 
 from ..errors import AccelsimError
+from ..ir.layer import Absent
 
 FLOAT_TYPES = {TensorProto.FLOAT, TensorProto.DOUBLE, TensorProto.FLOAT16, TensorProto.BFLOAT16}
 #: the infinity a pruned SAM parameter holds: it never wins the max (W+) / the min (W−)
@@ -90,6 +91,8 @@ def _check_groups(layer, where) -> None:
 
 
 def _check_finite(layer, name, w, where) -> None:
+    if isinstance(w, Absent):  # loaded without its values (shapes only): nothing to check
+        return
     w = np.asarray(w)
     bad = np.isnan(w)
     if name != "const":  # an elementwise constant may be ±inf (a mask)
