@@ -120,11 +120,12 @@ def run_tiles(schedule: list, hier: Hierarchy, slots: int = 2, trace: bool = Fal
             seen = history.setdefault(inst, [])
             # times on the clock of every tile: inner skips within an iteration count in its length
             seen.append((env.now + state["skipped"], snapshot(), state["busy"], it))
-            if len(seen) < 4 or inst in skips:
+            if len(seen) < 3 or inst in skips:
                 continue
-            (t0, s0, b0, j0), (t1, s1, b1, j1), (t2, s2, b2, j2), (t3, s3, b3, j3) = seen[-4:]
-            if not (j1 - j0 == j2 - j1 == j3 - j2 == 1 and t1 - t0 == t2 - t1 == t3 - t2 and s1 == s2 == s3
-                    and b1 - b0 == b2 - b1 == b3 - b2):
+            # the system is deterministic: the same state at the starts of two iterations of identical work
+            # (one period apart, the same work done in between) repeats until the instance's last iterations
+            (t1, s1, b1, j1), (t2, s2, b2, j2), (t3, s3, b3, j3) = seen[-3:]
+            if not (j2 - j1 == j3 - j2 == 1 and t2 - t1 == t3 - t2 and s2 == s3 and b2 - b1 == b3 - b2):
                 continue
             first = started.get(inst, j3) + 1
             m = _repeat_of(schedule, inst) - 2 - first
