@@ -131,11 +131,14 @@ def _mac_layer(layer, fam, hier, *, mapping_spec, objective, mode, trace, zero, 
     if layer.weights_produced:  # a W operand produced at run time (attention's K, V) is never resident or pre-loaded
         hier = replace(hier, resident=hier.resident - {"W"})
     pricing = fam.pricing(hier, densities)
+    # the mapper prices compression at densities rounded to 5%: its choice does not hinge on the third digit,
+    # and runs on data whose zeros differ a little (a precision search's states) reuse its mappings
+    search_pricing = fam.pricing(hier, {t: round(d * 20) / 20 for t, d in densities.items()})
     if mapping_spec is not None:
         nest = Nest(hier, build_mapping(hier, shape, mapping_spec, f"{where}: {layer.name}"), shape)
     else:
         try:
-            nest = _best_nest(fam, hier, dataflow, shape, pricing, objective, samples, cache)
+            nest = _best_nest(fam, hier, dataflow, shape, search_pricing, objective, samples, cache)
         except AccelsimError as exc:
             raise AccelsimError(f"{where}: layer {layer.name}: {exc}") from None
     passes = _passes(bits)
@@ -199,7 +202,7 @@ def _passes(bits) -> int:
     return SEED004_TABLE1[canonical(bits["mac"])][0]
 
 
-def _vector_layer(layer, fam, hier, fused, trace, bits=None, word_bits=16):
+def _vector_layer(layer, fam, hier, fused, trace, cache, bits=None, word_bits=16):
     counts, steps, words_in, words_out, note = fam.vector_cost(layer, fused)
     if bits and bits.get("I"):  # narrow activations pack into the memories' words
         packed = lambda n: -(-n * bits["I"] // word_bits)  # noqa: E731
@@ -209,7 +212,10 @@ def _vector_layer(layer, fam, hier, fused, trace, bits=None, word_bits=16):
     if not counts and not words_in:
         return LayerResult(layer.name, layer.op, 0, 0, 0, 0.0, {}, {}, note=note)
     tile = Tile((0,), load={"I": words_in}, store={"O": words_out}, steps=steps)
-    timing = run_tiles([tile], hier, slots=1, trace=trace)
+    key = ("vector", hier, words_in, words_out, steps)
+    if trace or key not in cache:
+        cache[key] = run_tiles([tile], hier, slots=1, trace=trace)
+    timing = cache[key]
     if words_in or words_out:
         add_counts(counts, {hier.levels[0].name: {"read": words_in, "write": words_out}})
     add_counts(counts, fam.cycle_counts(timing.cycles))
@@ -308,7 +314,7 @@ def simulate(net, arch, dataflow: str | None = None, *, overrides=(), density: f
         else:
             src = producers.get(layer.inputs[0]) if layer.inputs else None
             fused = layer.op in FUSABLE and len(layer.inputs) == 1 and src is not None and src.is_mac_layer
-            res = _vector_layer(layer, fam, hier, fused, trace, precision.get(layer.name), arch.word_bits)
+            res = _vector_layer(layer, fam, hier, fused, trace, cache, precision.get(layer.name), arch.word_bits)
         res.energy_pj = energy_pj(res.counts, table, f"{arch.path}: ")
         layers.append(res)
         if progress is not None:

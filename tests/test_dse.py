@@ -174,7 +174,7 @@ def test_prefix_cached_calibration_equals_the_functional_path(ic):
     assert oracle.layer_runs < 4 * (len(states) + 1)  # the shared prefixes were not rerun
 
 
-@pytest.mark.parametrize("name, iters", [("seed004_ic", 30)])  # LeNet-5 (2^11 states): benchmarks/seed004_pareto.py
+@pytest.mark.parametrize("name, iters", [("seed004_ic", 30), ("lenet5", 100)])
 def test_annealing_finds_the_exhaustive_pareto_front(trained, name, iters):
     net = load_onnx(trained(name))
     cal = calibration("digits", next(iter(net.inputs.values())), 100, seed=1)

@@ -37,10 +37,14 @@ class Network:
 
     @property
     def layers(self) -> list[Layer]:
-        """Layers in a topological order (stable: ties keep the model's node order)."""
-        order = {n: i for i, n in enumerate(self.graph.nodes)}
-        return [self.graph.nodes[n]["layer"]
-                for n in nx.lexicographical_topological_sort(self.graph, key=order.__getitem__)]
+        """Layers in a topological order (stable: ties keep the model's node order); sorted once per graph
+        state (its nodes, edges and layer objects)."""
+        state = (tuple(self.graph.nodes), tuple(self.graph.edges), tuple(id(d["layer"]) for _, d in self.graph.nodes(data=True)))
+        if self.__dict__.get("_order_of") != state:
+            order = {n: i for i, n in enumerate(self.graph.nodes)}
+            self.__dict__["_order"] = [n for n in nx.lexicographical_topological_sort(self.graph, key=order.__getitem__)]
+            self.__dict__["_order_of"] = state
+        return [self.graph.nodes[n]["layer"] for n in self.__dict__["_order"]]
 
     def __getitem__(self, name: str) -> Layer:
         return self.graph.nodes[name]["layer"]
