@@ -97,3 +97,19 @@ def test_bad_mapping_file(tmp_path, text, problem):
     f.write_text(text)
     with pytest.raises(AccelsimError, match=problem):
         simulate(net, "arch/eyeriss.yaml", mapping=str(f))
+
+
+def test_row_stationary_two_stage_search_equals_the_exhaustive_one():
+    """The schedules above the pass explored for the best few pass mappings only give what exploring them for
+    every pass mapping gives (seed 004's IC layers and AlexNet CONV3 on the chip's Eyeriss)."""
+    from accelsim.frontend import load_onnx
+    arch = load_arch("arch/eyeriss.yaml")
+    fam = model(arch)
+    hier = fam.hierarchy("rs")
+    pricing = fam.pricing(hier, {"I": 0.6, "O": 0.6})
+    layers = [l for l in load_onnx("workloads/seed004_ic.onnx", weights=False).layers if l.is_mac_layer]
+    shapes = [Shape.of(l.bounds) for l in layers] + [Shape.of(conv("c3", "x", "y", 4, 384, 256, 13, 3, pad=1).bounds)]
+    for shape in shapes:
+        two = search(hier, shape, pricing, space=fam.mapspace(hier, "rs", shape))
+        every = search(hier, shape, pricing, space=fam.mapspace(hier, "rs", shape), refine=10 ** 6)
+        assert two.energy == pytest.approx(every.energy, rel=0.01), shape
