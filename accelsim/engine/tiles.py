@@ -11,8 +11,6 @@ whose size grows with the number of distinct records, not with tiles (``expand``
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from itertools import product
-
 from ..mapping.hierarchy import DIMS, RELEVANT, TENSORS
 from ..mapping.nest import LevelMap, Mapping, Nest
 
@@ -102,15 +100,6 @@ def compress(items: list) -> list:
             out.append(item)
             last = key
     return out
-
-
-def tile_chunks(nest: Nest):
-    """Yield (index tuple, {dim: extent}) for every non-empty DRAM-level tile, in nest order."""
-    full = nest.tile_extents(1)
-    for idx in product(*(range(lp.factor) for lp in nest.loops[:nest.boundary(1)])):
-        start = nest.origin(idx)
-        if start is not None:
-            yield idx, {d: min(full[d], nest.bounds[d] - start[d]) for d in DIMS}
 
 
 class _Records:

@@ -50,8 +50,6 @@ def _choices(n: int, limit: int) -> list[int]:
     return sorted(out) or [1]
 
 
-factor_choices = divisor_choices
-
 
 @dataclass
 class Scored:

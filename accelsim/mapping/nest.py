@@ -394,12 +394,6 @@ class Nest:
     def fits(self) -> bool:
         return all(lv.capacity is None or self.footprint(i) <= lv.capacity for i, lv in enumerate(self.hier.levels))
 
-    def crosses_tiles(self, t: str) -> bool:
-        """Whether tensor t's first on-chip tile can stay resident across DRAM-level loops."""
-        (parent, child), *_ = self.pairs(t)
-        modes = self.counted(t, self.boundary(child), child < len(self.hier.levels), 0)
-        return any(not m for m in modes[:self.floor])
-
     def counts(self, inner_only: bool = False, fresh: bool = True) -> dict:
         """Access counts per (component, tensor): {action: n}, compute and reduction steps and MACs, in closed form.
         Counts are in memory words: narrow elements of ``shape.bits`` pack into the arch's word.
