@@ -172,7 +172,10 @@ class RowStationary:
         for y, x, _, r, t, e in self._spatial():
             k_left, c_left = ceil(sh["K"] / t), ceil(sh["C"] / r)
             for q in divisor_choices(c_left, caps["ifmap_spad"] // s_in):
-                p_room = min(caps["psum_spad"], caps["weights_spad"] // (q * s_in))
+                # p filters: their psums in the psum spad, their taps in the filter spad, and the pass's filters
+                # (p x t filters of q x r channels, R x S taps) in the filter buffer
+                p_room = min(caps["psum_spad"], caps["weights_spad"] // (q * s_in),
+                             caps["filter_buffer"] // (t * q * r * y[0][1] * s_in))
                 if p_room < 1:
                     continue
                 for p in divisor_choices(k_left, p_room)[-3:]:  # the largest filter groups that fit
