@@ -101,19 +101,23 @@ class Result:
                 **self.metrics()}
 
 
-def _mac_layer(layer, fam, hier, table, *, mapping_spec, objective, mode, trace, zero, cache, samples, where):
-    shape = Shape.of(layer.mapped_bounds)
-    if mapping_spec is not None:
-        nest = Nest(hier, build_mapping(hier, shape, mapping_spec, f"{where}: {layer.name}"), shape)
-    else:
-        key = (shape, objective)
-        if key not in cache:
-            try:
-                cache[key] = search(hier, shape, table, objective, samples=samples).nest
-            except AccelsimError as exc:
-                raise AccelsimError(f"{where}: layer {layer.name}: {exc}") from None
-        nest = cache[key]
-    tiles = fine_tiles(nest) if mode == "fine" else fast_tiles(nest)
+def _mac_layer(layer, fam, hier, table, *, dataflow, mapping_spec, objective, mode, trace, zero, cache, samples,
+               where):
+    nest = None
+    tiles = fam.fixed_tiles(layer, dataflow, mode) if mapping_spec is None else None
+    if tiles is None:
+        shape = Shape.of(layer.mapped_bounds)
+        if mapping_spec is not None:
+            nest = Nest(hier, build_mapping(hier, shape, mapping_spec, f"{where}: {layer.name}"), shape)
+        else:
+            key = (shape, objective)
+            if key not in cache:
+                try:
+                    cache[key] = search(hier, shape, table, objective, samples=samples).nest
+                except AccelsimError as exc:
+                    raise AccelsimError(f"{where}: layer {layer.name}: {exc}") from None
+            nest = cache[key]
+        tiles = fine_tiles(nest) if mode == "fine" else fast_tiles(nest)
     timing = run_tiles(tiles, hier, slots=2 if hier.levels[1].double_buffered else 1, trace=trace)
     counts = {}
     for tile in tiles:
@@ -177,7 +181,7 @@ def simulate(net, arch, dataflow: str | None = None, *, overrides=(), density: f
     for layer in net.layers:
         if layer.is_mac_layer and layer.bounds is not None:
             zero = (zero_fractions or {}).get(layer.name, 1.0 - density if density is not None else 0.0)
-            res = _mac_layer(layer, fam, hier, table, mapping_spec=mapping_specs.get(layer.name),
+            res = _mac_layer(layer, fam, hier, table, dataflow=dataflow, mapping_spec=mapping_specs.get(layer.name),
                              objective=objective, mode=mode, trace=trace, zero=zero, cache=cache,
                              samples=samples, where=str(mapping or arch.path))
         else:
