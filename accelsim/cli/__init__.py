@@ -12,7 +12,7 @@ import sys
 
 from ..errors import AccelsimError
 
-COMMANDS = ["info", "infer", "eval", "run", "compare"]
+COMMANDS = ["info", "infer", "eval", "run", "compare", "scalesim"]
 
 
 def _available():
