@@ -152,7 +152,8 @@ class SystolicModel(ArchModel):
 
     def hierarchy(self, dataflow: str) -> Hierarchy:
         """DRAM -> the three SRAMs (double-buffered, as SCALE-Sim's scratchpads) -> rows × cols PEs, each
-        holding one word of the stationary tensor in its register; every tile pays the fold's fill and drain."""
+        holding one word of the stationary tensor in its register (``pe_reg``); every tile pays the fold's fill
+        and drain. A hand-written mapping file runs on it like on any family; without one the folds are fixed."""
         a = self.arch
         rows, cols = self.array
         kept, row_dims, col_dims = DATAFLOWS[dataflow]
@@ -168,7 +169,7 @@ class SystolicModel(ArchModel):
         """The engine tiles of a MAC layer, as SCALE-Sim schedules it (the dataflow fixes the mapping): per
         group, one tile per column fold, i.e. its row folds back to back (a tile per fold would cost the
         SimPy engine 160,000 tiles on ResNet-18 for the same cycles)."""
-        from . import systolic_fine, systolic_sram
+        from . import systolic_fine, systolic_sram  # they import Folds from here
 
         b = layer.mapped_bounds
         key = (b, dataflow, mode)
@@ -182,7 +183,7 @@ class SystolicModel(ArchModel):
             drained = [0] * len(columns)
             for at, words in systolic_sram.drains(written[-1], self.word_capacity("ofmap_sram"), self.array[1]):
                 drained[bisect_left(written, at)] += words
-            self._tiles[key] = [_tile((g, fc), column, drained[fc], folds.fill_drain)
+            self._tiles[key] = [_tile((g, fc), column, drained[fc], folds.fill_drain, dataflow)
                                 for g in range(b.groups) for fc, column in enumerate(columns)]
         return self._tiles[key]
 
@@ -199,11 +200,12 @@ class FoldRecord(NamedTuple):
     filter_dram: int
 
 
-def _tile(index, records: list[FoldRecord], drained: int, fill: int) -> Tile:
-    """An engine tile of consecutive folds: SRAM fills from DRAM, reads and writes by the array, and the words
-    the ofmap SRAM drains to DRAM meanwhile. Its steps are the folds' cycles less the one fill and drain the
-    engine adds to every tile."""
+def _tile(index, records: list[FoldRecord], drained: int, fill: int, dataflow: str) -> Tile:
+    """An engine tile of consecutive folds: SRAM fills from DRAM, reads and writes by the array, the words the
+    ofmap SRAM drains to DRAM meanwhile, and the stationary words loaded into PE registers (WS, IS). Its steps
+    are the folds' cycles less the one fill and drain the engine adds to every tile."""
     cycles, i_reads, f_reads, o_writes, i_dram, f_dram = (sum(column) for column in list(zip(*records))[1:])
     counts = {"ifmap_sram": {"read": i_reads, "write": i_dram}, "filter_sram": {"read": f_reads, "write": f_dram},
-              "ofmap_sram": {"write": o_writes, "read": drained}}
+              "ofmap_sram": {"write": o_writes, "read": drained},
+              "pe_reg": {"write": {"ws": f_reads, "is": i_reads}.get(dataflow, 0)}}
     return Tile(index, load=i_dram + f_dram, store=drained, steps=cycles - fill, counts=counts)

@@ -13,10 +13,9 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from ..engine.fine import FINE_MAC_LIMIT
 from .systolic import Folds, FoldRecord
 from .systolic_sram import geometry, ifmap_address, ifmap_words, new_state, touch_all
-
-FINE_MAC_LIMIT = 2_000_000
 
 
 def _shift(a, axis, fill):
