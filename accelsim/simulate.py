@@ -5,6 +5,7 @@ cycle-by-cycle) -> SimPy engine (cycles, stalls) -> counts -> energy = counts ×
 """
 from __future__ import annotations
 
+from copy import deepcopy
 from dataclasses import dataclass, field, replace
 from math import ceil
 
@@ -134,17 +135,26 @@ def _mac_layer(layer, fam, hier, *, mapping_spec, objective, mode, trace, zero, 
     # the mapper prices compression at densities rounded to 5%: its choice does not hinge on the third digit,
     # and runs on data whose zeros differ a little (a precision search's states) reuse its mappings
     search_pricing = fam.pricing(hier, {t: round(d * 20) / 20 for t, d in densities.items()})
-    if mapping_spec is not None:
+    passes = _passes(bits)
+    ratios = tuple(sorted(pricing.dram_ratio.items()))
+    fixed = fam.fixed_tiles(layer, dataflow, mode) if mapping_spec is None else None  # the dataflow fixes them
+    nest = None
+    if fixed is not None:
+        run_key = ("fixed", layer.mapped_bounds, dataflow, hier, passes, mode, ratios)
+    elif mapping_spec is not None:
         nest = Nest(hier, build_mapping(hier, shape, mapping_spec, f"{where}: {layer.name}"), shape)
     else:
         try:
             nest = _best_nest(fam, hier, dataflow, shape, search_pricing, objective, samples, cache)
         except AccelsimError as exc:
             raise AccelsimError(f"{where}: layer {layer.name}: {exc}") from None
-    passes = _passes(bits)
-    run_key = ("run", repr(nest.mapping), hier, shape, passes, mode, tuple(sorted(pricing.dram_ratio.items())))
+    if fixed is None:
+        run_key = ("run", repr(nest.mapping), hier, shape, passes, mode, ratios)
     if trace or run_key not in cache:  # the tiles' timing and counts do not depend on the MACs' zeros
-        tiles = compress(fine_tiles(nest)) if mode == "fine" else fast_tiles(nest)
+        if fixed is not None:  # a copy: the passes and compression below scale the records in place
+            tiles = deepcopy(fixed)
+        else:
+            tiles = compress(fine_tiles(nest)) if mode == "fine" else fast_tiles(nest)
         for tile, _ in tiles_of(tiles):  # seed 004's MAC takes Table 1's cycles per MAC
             tile.steps *= passes or 1
         dram = _dram_traffic(tiles, pricing.dram_ratio)

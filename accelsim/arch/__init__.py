@@ -36,6 +36,7 @@ FAMILIES = {
     "diannao": "accelsim.arch.diannao:DianNaoModel",
     "isaac": "accelsim.arch.imc:InMemoryModel",
     "sram_cim": "accelsim.arch.imc:InMemoryModel",
+    "systolic": "accelsim.arch.systolic:SystolicModel",
 }
 
 

@@ -40,6 +40,11 @@ class ArchModel:
     def hierarchy(self, dataflow: str) -> Hierarchy:
         raise NotImplementedError
 
+    def fixed_tiles(self, layer: Layer, dataflow: str, mode: str = "fast") -> list | None:
+        """The engine tiles of a MAC layer when the dataflow fixes its mapping (a systolic array's folds);
+        None (the default) lets the mapper search one."""
+        return None
+
     def compute_counts(self, hier: Hierarchy, macs: int, gated: int, cycles: int) -> dict:
         """Counts of the compute units for a MAC layer: MACs, zero-gated MACs, idle MAC-unit cycles."""
         return {hier.mac: {"mac": macs - gated, "gated_mac": gated,
