@@ -7,8 +7,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from itertools import combinations
-from math import ceil
+from math import ceil, prod
 
+import numpy as np
+
+from . import sparsity
 from .arch import Arch, load_arch, model
 from .arch.base import FUSABLE
 from .energy import energy_pj, memory_accesses
@@ -128,7 +131,10 @@ def _mac_layer(layer, fam, hier, *, mapping_spec, objective, mode, trace, zero, 
     shape = Shape.of(layer.mapped_bounds, {t: b for t, b in (bits or {}).items() if t in "WIO"}, word_bits)
     if layer.weights_produced:  # a W operand produced at run time (attention's K, V) is never resident or pre-loaded
         hier = replace(hier, resident=hier.resident - {"W"})
-    pricing = fam.pricing(hier, densities)
+    if layer.op == "sam_dense":  # a zero input does not make x + w trivial: SAM operations are never gated
+        zero = 0.0
+    mask = sparsity.nest_mask(layer)
+    pricing = _sparse_pricing(fam.pricing(hier, densities), fam.sparse, hier, shape, mask, densities, word_bits)
     if mapping_spec is not None:
         nest = Nest(hier, build_mapping(hier, shape, mapping_spec, f"{where}: {layer.name}"), shape)
     else:
@@ -136,13 +142,22 @@ def _mac_layer(layer, fam, hier, *, mapping_spec, objective, mode, trace, zero, 
             nest = _best_nest(fam, hier, dataflow, shape, pricing, objective, samples, cache)
         except AccelsimError as exc:
             raise AccelsimError(f"{where}: layer {layer.name}: {exc}") from None
+    plan = sparsity.plan(fam.sparse, nest, zero, densities.get("I", 1.0), word_bits)
     passes = _passes(bits)
     run_key = ("run", repr(nest.mapping), hier, shape, passes, mode, tuple(sorted(pricing.dram_ratio.items())))
-    if trace or run_key not in cache:  # the tiles' timing and counts do not depend on the MACs' zeros
-        tiles = compress(fine_tiles(nest) if mode == "fine" else fast_tiles(nest))
+    if plan.active:  # the tiles depend on the zeros only when they are skipped or compressed
+        run_key += (None if mask is None else hash(np.packbits(mask).tobytes()), tuple(sorted(plan.formats.items())),
+                    plan.skip, zero, plan.density_in)
+    if trace or run_key not in cache:
+        tiles = fine_tiles(nest, mask) if mode == "fine" else fast_tiles(nest)
+        if plan.active:
+            if mask is not None and mode != "fine":
+                sparsity.annotate(nest, tiles, mask)
+            sparsity.apply(nest, tiles, plan)
+        tiles = compress(tiles)
         for tile in tiles:  # seed 004's MAC takes Table 1's cycles per MAC
             tile.steps *= passes or 1
-        dram = _dram_traffic(tiles, pricing.dram_ratio)
+        dram = _dram_traffic(tiles, {t: r for t, r in pricing.dram_ratio.items() if (plan.dram, t) not in plan.formats})
         slots = 2 if (hier.levels[1].double or hier.prefetch) else 1
         timing = run_tiles(tiles, hier, slots=slots, trace=trace)
         per_tensor = {}
@@ -153,20 +168,36 @@ def _mac_layer(layer, fam, hier, *, mapping_spec, objective, mode, trace, zero, 
         cache[run_key] = timing, per_tensor
     timing, per_tensor = cache[run_key]
     per_tensor = {k: dict(v) for k, v in per_tensor.items()}
-    fam.gate(per_tensor, hier, zero)
+    if "I" not in plan.skip:
+        fam.gate(per_tensor, hier, zero)
     counts = by_component(per_tensor)
     macs = layer.macs
-    gated = round(macs * zero)
-    compute = fam.compute_counts(hier, macs * (passes or 1), gated * (passes or 1), timing.cycles)
+    effectual = macs if mask is None else int(mask.sum()) * prod(nest.bounds[d] for d in sparsity.OTHER_DIMS)
+    issued, gated = sparsity.mac_counts(fam.sparse, plan, macs, effectual, zero)
+    compute = fam.compute_counts(hier, issued * (passes or 1), gated * (passes or 1), timing.cycles)
+    adds = sparsity.sign_adds(layer)
     if passes:  # counted in passes of its 8x8 unit, each a quarter of a full-width MAC (Table 1)
         compute[hier.mac] = {PASS_ACTIONS.get(a, a): n for a, n in compute[hier.mac].items()}
+    elif adds and {"add", "op"} & set(fam.arch.energy_table.get(hier.mac, {})):
+        compute[hier.mac]["add"] = adds * compute[hier.mac].pop("mac")  # signs and additions, no multiplications
     add_counts(counts, compute)
     add_counts(counts, fam.cycle_counts(timing.cycles))
     counts = {c: {a: n for a, n in acts.items() if n} for c, acts in counts.items()}
     return LayerResult(layer.name, layer.op, macs, timing.cycles, timing.stall,
-                       macs / (timing.cycles * hier.mac_units) if timing.cycles else 0.0,
+                       issued / (timing.cycles * hier.mac_units) if timing.cycles else 0.0,
                        {c: a for c, a in counts.items() if a}, {}, nest, trace=timing.events,
                        tensor_counts=per_tensor)
+
+
+def _sparse_pricing(pricing, pol, hier, shape, mask, densities, word_bits):
+    """The mapper's DRAM price of tensors kept in a sparse format there (their non-zeros and metadata)."""
+    ratios = dict(pricing.dram_ratio)
+    density = {"W": 1.0 if mask is None else float(mask.mean()), "I": densities.get("I", 1.0)}
+    for t in density:
+        r = sparsity.dram_ratio(pol, hier.levels[0].name, shape, t, density[t], word_bits)
+        if r is not None:
+            ratios[t] = r
+    return replace(pricing, dram_ratio=ratios)
 
 
 def _best_nest(fam, hier, dataflow, shape, pricing, objective, samples, cache) -> Nest:
@@ -282,6 +313,8 @@ def simulate(net, arch, dataflow: str | None = None, *, overrides=(), density: f
     if precision and mode == "fine":
         raise AccelsimError("mode 'fine' counts one element per word: run narrow precisions in 'fast' mode")
     table = arch.energy_table
+    if hier.mac in table and "op" in table[hier.mac]:  # sign and SAM layers add: an add priced as the vector op
+        table[hier.mac].setdefault("add", table[hier.mac]["op"])
     if precision and hier.mac in table:
         table[hier.mac].update({p: table[hier.mac].get(a, 0.0) / FULL_PASSES for a, p in PASS_ACTIONS.items()})
     if cache is None:

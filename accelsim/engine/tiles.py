@@ -26,6 +26,13 @@ class Tile:
     counts: dict = field(default_factory=dict)
     reduction_steps: int = 0
     repeat: int = 1
+    #: the part of ``counts`` the MACs make themselves (operand reads, partial-sum updates): skipping a MAC saves it
+    operand: dict = field(default_factory=dict)
+    #: with a weight mask (``accelsim.sparsity``): MACs whose weight is non-zero, the steps when the others are
+    #: skipped (each spatial group of instances waits for its slowest one), non-zero words of each weight count
+    effectual: int | None = None
+    paced_steps: int | None = None
+    nonzero: dict = field(default_factory=dict)
 
     @property
     def load_words(self) -> int:
@@ -38,7 +45,12 @@ class Tile:
     def key(self) -> tuple:
         """What makes two tiles cost the same."""
         return (tuple(sorted(self.load.items())), tuple(sorted(self.store.items())), self.steps,
-                self.reduction_steps, tuple(sorted((k, tuple(sorted(v.items()))) for k, v in self.counts.items())))
+                self.reduction_steps, _frozen(self.counts), _frozen(self.operand), self.effectual, self.paced_steps,
+                _frozen(self.nonzero))
+
+
+def _frozen(counts: dict) -> tuple:
+    return tuple(sorted((k, tuple(sorted(v.items()))) for k, v in counts.items()))
 
 
 def add_counts(into: dict, counts: dict, scale: int = 1) -> dict:
@@ -101,6 +113,7 @@ def fast_tiles(nest: Nest) -> list[Tile]:
         res = cache[key]
         tile = Tile(idx, steps=res["steps"], reduction_steps=res["reduction_steps"])
         tile.counts = add_counts({}, res["counts"])
+        tile.operand = add_counts({}, res["operand"])
         for t in TENSORS:
             reads, writes, fill_counts = res["dram"][t]
             tkey = tuple(i for i, m in zip(idx, refill[t]) if m)

@@ -1,0 +1,285 @@
+"""Sparsity in the timing path (accelsim.sparsity): pruned weights and zero activations gated, skipped and
+compressed — checked on layers small enough to count by hand, and the fine cycle-by-cycle walk against the
+closed forms."""
+import random
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from accelsim.arch import load_arch, model
+from accelsim.engine.fine import fine_tiles
+from accelsim.engine.tiles import fast_tiles
+from accelsim.errors import AccelsimError
+from accelsim.mapping.hierarchy import DIMS, Axis, Hierarchy, Storage
+from accelsim.mapping.nest import LevelMap, Mapping, Nest, Shape
+from accelsim.simulate import simulate
+from accelsim.sparsity import Policy, SparseFormat, annotate, apply, nest_mask, plan
+from sim_helpers import conv, dense, net_of
+
+# DRAM -> a buffer feeding 2 PEs (output channels across them) -> per-PE weight, input and psum scratchpads
+TOY = Hierarchy(levels=(
+    Storage("dram", frozenset("WIO")),
+    Storage("buf", frozenset("WIO"), 4096, fanout=(Axis("X", 2, frozenset("K")),), noc="noc"),
+    Storage("wspad", frozenset("W"), 64), Storage("ispad", frozenset("I"), 64), Storage("pspad", frozenset("O"), 64)),
+    mac="pe", dram_bandwidth=4, dram_latency=0)
+CSR = SparseFormat("csr", coord_bits=4, pointer_bits=16)
+
+
+def toy_nest():
+    """A dense layer of 4 outputs x 8 inputs: PE x holds outputs 2x, 2x+1 and runs their 16 MACs itself."""
+    shape = Shape.of(dense("fc", "x", "y", 1, 4, 8).bounds)
+    levels = [LevelMap() for _ in TOY.levels]
+    levels[1].spatial = [("K", 2, "X")]
+    levels[2].temporal = [("K", 2), ("C", 8)]
+    return Nest(TOY, Mapping(levels), shape)
+
+
+def toy_mask():
+    """Half the weights kept, unevenly: output 0 keeps all 8, output 1 keeps 2, outputs 2 and 3 keep 3 each."""
+    keep = np.zeros((4, 8), bool)
+    keep[0] = True
+    keep[1, :2] = keep[2, 1:4] = keep[3, 4:7] = True
+    return keep.reshape(1, 4, 8, 1, 1)
+
+
+def sparse_tiles(nest, mask, pol, fine=False, zero=0.0):
+    tiles = fine_tiles(nest, mask) if fine else fast_tiles(nest)
+    if not fine:
+        annotate(nest, tiles, mask)
+    apply(nest, tiles, plan(pol, nest, zero, 1.0 - zero, 16))
+    return tiles
+
+
+def test_skipped_weights_pace_each_pass_by_its_slowest_pe():
+    """PE 0 has 8 + 2 non-zero weights, PE 1 has 3 + 3: skipping zeros, the pass takes 10 steps, not 16 nor 8."""
+    nest = toy_nest()
+    pol = Policy({"W": "skip", "I": "gate"}, {("wspad", "W"): CSR})
+    for fine in (False, True):
+        (tile,) = sparse_tiles(nest, toy_mask(), pol, fine)
+        assert tile.effectual == 16 and tile.steps == 10
+    gating = Policy({"W": "gate", "I": "gate"}, {})
+    (tile,) = sparse_tiles(nest, toy_mask(), gating)
+    assert tile.steps == 16  # gating saves energy, never cycles
+
+
+def test_compressed_weights_move_their_non_zeros_and_metadata_words():
+    """csr with a 4-bit index per non-zero and a 16-bit pointer per filter row (EIE's layout), 16-bit words."""
+    nest = toy_nest()
+    pol = Policy({"W": "skip", "I": "gate"}, {("dram", "W"): CSR, ("wspad", "W"): CSR})
+    (tile,) = sparse_tiles(nest, toy_mask(), pol)
+    # DRAM: 16 non-zeros + (16 x 4 index bits + 4 filters x 16 pointer bits) / 16 = 16 + 8 words (dense: 32)
+    assert tile.load["W"] == 16 + (16 * 4 + 4 * 16) // 16
+    # each PE's scratchpad is filled with its 2 filters: 16 values + 8 metadata words over the two PEs
+    assert tile.counts[("wspad", "W")]["write"] == 16 + 8
+    # the MACs read only the non-zeros they issue: 16 values, 16 x 4 index bits + 2 rows x 16 bits per PE
+    assert tile.counts[("wspad", "W")]["read"] == 16 + (16 * 4 + 2 * 2 * 16) // 16
+    # an issued MAC reads its input and updates its psum: half of the 32 MACs were skipped
+    assert tile.counts[("ispad", "I")]["read"] == 16
+    assert tile.counts[("pspad", "O")]["write"] == 16
+
+
+def test_skipping_needs_a_format_where_the_macs_read_the_weights():
+    """Without metadata in the store feeding the MACs, the hardware cannot know ahead where the zeros are: gated."""
+    nest = toy_nest()
+    (tile,) = sparse_tiles(nest, toy_mask(), Policy({"W": "skip", "I": "gate"}, {("dram", "W"): CSR}))
+    assert tile.steps == 16 and tile.counts[("ispad", "I")]["read"] == 32
+
+
+def test_n_m_pruning_balances_the_pes():
+    """2:4 structured pruning (two of every four consecutive inputs): every PE holds exactly half its weights."""
+    nest = toy_nest()
+    keep = np.zeros((4, 8), bool)
+    keep[:, 0::4] = keep[:, 1::4] = True
+    (tile,) = sparse_tiles(nest, keep.reshape(1, 4, 8, 1, 1), Policy({"W": "skip", "I": "gate"},
+                                                                     {("wspad", "W"): CSR}))
+    assert tile.steps == 8
+
+
+def test_skipped_zero_inputs_are_an_expected_fraction():
+    """Activations carry a measured zero fraction: 25% zero inputs skipped take 75% of the steps and MAC reads."""
+    nest = toy_nest()
+    pol = Policy({"W": "gate", "I": "skip"}, {("ispad", "I"): SparseFormat("bitmask")})
+    (tile,) = sparse_tiles(nest, np.ones((1, 4, 8, 1, 1), bool), pol, zero=0.25)
+    assert tile.steps == 12 and tile.counts[("wspad", "W")]["read"] == 24
+    # each PE refills its input scratchpad at every (output, input) step: 32 fills, 75% of them values, plus one
+    # mask bit per element
+    assert tile.counts[("ispad", "I")]["write"] == 24 + 32 // 16
+
+
+# ---- the fine walk agrees with the closed forms -------------------------------------------------------------
+DEEP = Hierarchy(levels=(
+    Storage("dram", frozenset("WIO")),
+    Storage("glb", frozenset("IO"), 10_000, fanout=(Axis("Y", 3, frozenset("RCK")), Axis("X", 2, frozenset("PKN"))),
+            noc="noc"),
+    Storage("wbuf", frozenset("W"), 512, fanout=(Axis("L", 2, frozenset("CS")),), noc="lanes"),
+    Storage("psum", frozenset("O"), 24), Storage("wsp", frozenset("W"), 224), Storage("isp", frozenset("I"), 12)),
+    mac="pe", dram_bandwidth=2, dram_latency=10)
+
+
+def random_case(seed):
+    """A random small layer (groups, strides, partial chunks) mapped at random on two nested fanouts."""
+    rng = random.Random(seed)
+    shape = Shape(tuple((d, rng.randint(1, 2) if d in "GN" else rng.randint(1, 3) if d in "RS" else
+                         rng.randint(1, 4)) for d in DIMS), (rng.randint(1, 2), rng.randint(1, 2)))
+    rem = dict(shape.bounds)
+    levels = [LevelMap() for _ in DEEP.levels]
+    for li, lv in enumerate(DEEP.levels):
+        for ax in lv.fanout:
+            d = rng.choice(sorted(ax.dims))
+            f = rng.randint(1, min(ax.size, rem[d]))
+            levels[li].spatial.append((d, f, ax.name))
+            rem[d] = -(-rem[d] // f)
+    for li in (5, 4, 3, 2, 1, 0):
+        dims = list(DIMS)
+        rng.shuffle(dims)
+        for d in dims:
+            f = rem[d] if li == 0 else (rng.randint(1, rem[d]) if rng.random() < 0.4 else 1)
+            if f > 1:
+                levels[li].temporal.append((d, f))
+                rem[d] = -(-rem[d] // f)
+    nest = Nest(DEEP, Mapping(levels), shape)
+    b = dict(shape.bounds)
+    mask = np.random.default_rng(seed).random((b["G"], b["K"], b["C"], b["R"], b["S"])) < rng.random()
+    return nest, mask
+
+
+def _sparse_records(tiles):
+    return [(t.index, t.effectual, t.paced_steps, t.nonzero, t.operand, t.counts, t.load, t.steps) for t in tiles]
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 10**9))
+def test_fine_walk_and_closed_forms_agree_on_sparse_nests(seed):
+    """Effectual MACs, paced steps (sum over time, max over each fanout, nested), non-zero words of every weight
+    count and the MACs' own accesses: equal tile by tile, before and after the policy is applied."""
+    nest, mask = random_case(seed)
+    fast, fine = fast_tiles(nest), fine_tiles(nest, mask)
+    annotate(nest, fast, mask)
+    assert _sparse_records(fast) == _sparse_records(fine)
+    assert sum(t.effectual for t in fast) == int(mask.sum()) * nest.bounds["N"] * nest.bounds["P"] * nest.bounds["Q"]
+    pol = Policy({"W": "skip", "I": "skip"}, {("wsp", "W"): CSR, ("wbuf", "W"): SparseFormat("bitmask"),
+                                              ("dram", "W"): SparseFormat("coo"), ("isp", "I"): SparseFormat("rle")})
+    p = plan(pol, nest, 0.3, 0.7, 16)
+    apply(nest, fast, p)
+    apply(nest, fine, p)
+    assert _sparse_records(fast) == _sparse_records(fine)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 10**9))
+def test_a_dense_mask_changes_nothing(seed):
+    """All weights non-zero: the paced steps are the dense steps, the non-zero words the dense words."""
+    nest, mask = random_case(seed)
+    tiles = fast_tiles(nest)
+    annotate(nest, tiles, np.ones_like(mask))
+    for t in tiles:
+        assert t.paced_steps == t.steps
+        assert t.nonzero == {k: v for k, v in t.counts.items() if k[1] == "W"} | (
+            {("dram", "W"): {"read": t.load["W"]}} if t.load.get("W") else {})
+
+
+# ---- whole layers on the bundled architectures --------------------------------------------------------------
+def half_pruned(layer, seed=0):
+    """``layer`` with exactly half its weights (chosen at random) zero."""
+    w = layer.weights["W"]
+    keep = np.zeros(w.size, bool)
+    keep[np.random.default_rng(seed).permutation(w.size)[: w.size // 2]] = True
+    return replace(layer, weight_mask=keep.reshape(w.shape))
+
+
+def test_half_pruned_layer_on_the_skipping_eyeriss():
+    """50% of the weights pruned, on arch/eyeriss_sparse.yaml: half the MACs issued, about half the compute
+    steps (the slowest PE of each pass sets the pace), the weights' DRAM words halved plus their metadata."""
+    layer = conv("c", "x", "y", 1, 32, 32, 6, 3, pad=1)  # 332k MACs, 9,216 weights
+    arch = "arch/eyeriss_sparse.yaml"
+    dense_r = simulate(net_of(layer), arch, samples=40).layers[0]
+    pruned = half_pruned(layer)
+    sparse_r = simulate(net_of(pruned), arch, samples=40).layers[0]
+    assert sparse_r.counts["pe_array"]["mac"] == layer.macs // 2 and "gated_mac" not in sparse_r.counts["pe_array"]
+    fam = model(load_arch(arch))
+    steps = []
+    for lay, r in ((layer, dense_r), (pruned, sparse_r)):
+        tiles, mask = fast_tiles(r.nest), nest_mask(lay)
+        if mask is not None:
+            annotate(r.nest, tiles, mask)
+        apply(r.nest, tiles, plan(fam.sparse, r.nest, 0.0, 1.0, 16))
+        steps.append(sum(t.steps for t in tiles))
+    assert 0.5 <= steps[1] / steps[0] <= 0.65
+    busy = lambda r: r.cycles - r.stall_cycles  # noqa: E731
+    assert busy(sparse_r) < 0.7 * busy(dense_r) and sparse_r.cycles < 0.75 * dense_r.cycles
+    # DRAM: the kept weights, a 4-bit index each and a 16-bit pointer per filter (dense on Eyeriss: 9,216 words)
+    kept, filters = layer.bounds.weight_size // 2, layer.bounds.K
+    assert sparse_r.tensor_counts[("dram", "W")]["read"] == pytest.approx(kept + (4 * kept + 16 * filters) / 16, abs=2)
+    assert sparse_r.total_energy_pj < 0.75 * dense_r.total_energy_pj
+
+
+def test_half_pruned_layer_on_eyeriss_gates():
+    """arch/eyeriss.yaml gates (JSSC 2017 data gating; seed 003 §5.3.1: a zero weight or activation): the same
+    cycles and traffic, and half the MACs gated — energy lower by exactly (mac - gated_mac) per gated MAC."""
+    layer = conv("c", "x", "y", 1, 32, 32, 6, 3, pad=1)
+    dense_r = simulate(net_of(layer), "arch/eyeriss.yaml", samples=40).layers[0]
+    sparse_r = simulate(net_of(half_pruned(layer)), "arch/eyeriss.yaml", samples=40).layers[0]
+    assert sparse_r.cycles == dense_r.cycles and sparse_r.tensor_counts == dense_r.tensor_counts
+    assert sparse_r.counts["pe_array"]["gated_mac"] == layer.macs // 2
+    saved = layer.macs // 2 * (5.765 - 0.2696)  # arch/eyeriss.yaml: mac, gated_mac pJ
+    assert dense_r.total_energy_pj - sparse_r.total_energy_pj == pytest.approx(saved)
+
+
+@pytest.mark.parametrize("df", ["rs", "ws", "nlr"])
+def test_fine_and_fast_simulations_agree_on_a_pruned_layer(df):
+    """The skipping Eyeriss on a pruned layer, every dataflow's stores: cycles and every counter equal."""
+    net = net_of(half_pruned(conv("c", "x", "y", 1, 6, 4, 6, 3, pad=1), seed=3))
+    fast = simulate(net, "arch/eyeriss_sparse.yaml", df, density=0.6, samples=20)
+    fine = simulate(net, "arch/eyeriss_sparse.yaml", df, density=0.6, samples=20, mode="fine")
+    assert [l.to_dict() for l in fast.layers] == [l.to_dict() for l in fine.layers]
+
+
+def test_zero_inputs_skipped_on_the_sparse_eyeriss_and_gated_on_eyeriss():
+    """Half the input activations zero: Eyeriss issues every MAC and gates half of them; the sparse PEs skip them
+    (about half the compute time: the expected share, activations being a measured fraction). The mapper may
+    choose another nest when the ifmaps compress better off chip, so compute times are compared on the skipper."""
+    layer = conv("c", "x", "y", 1, 32, 32, 6, 3, pad=1)
+    busy = lambda r: r.cycles - r.stall_cycles  # noqa: E731
+    for arch in ("arch/eyeriss.yaml", "arch/eyeriss_sparse.yaml"):
+        full = simulate(net_of(layer), arch, density=1.0, samples=40).layers[0]
+        half = simulate(net_of(layer), arch, density=0.5, samples=40).layers[0]
+        if arch == "arch/eyeriss.yaml":
+            acts = half.counts["pe_array"]
+            assert acts["gated_mac"] == layer.macs // 2 and acts["mac"] + acts["gated_mac"] == layer.macs
+        else:
+            assert half.counts["pe_array"]["mac"] == layer.macs // 2 and busy(half) < 0.7 * busy(full)
+
+
+# ---- architecture files -------------------------------------------------------------------------------------
+def _arch_with(tmp_path, comp, key, value):
+    import yaml
+    raw = yaml.safe_load(open("arch/eyeriss.yaml"))
+    raw["components"][comp][key] = value
+    path = tmp_path / "a.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return str(path)
+
+
+@pytest.mark.parametrize("comp, key, value, message", [
+    ("pe_array", "zeros", {"weights": "drop"}, "pe_array.zeros.weights: must be one of gate, skip, none"),
+    ("pe_array", "zeros", {"outputs": "skip"}, "pe_array.zeros.outputs: unknown tensor"),
+    ("global_buffer", "zeros", {"weights": "skip"}, "global_buffer.zeros: only a compute component"),
+    ("weights_spad", "sparse_format", {"weights": "zip"}, "weights_spad.sparse_format.weights: must be one of"),
+    ("weights_spad", "sparse_format", {"weights": {"format": "rle", "bits": 3}},
+     "weights_spad.sparse_format.weights.bits: unknown parameter of rle (known: run_bits)"),
+    ("pe_array", "sparse_format", {"weights": "csr"}, "pe_array.sparse_format: only a store"),
+    ("dram", "sparse_format", {"inputs": "csr"}, "dram.sparse_format.inputs: given twice"),
+])
+def test_bad_sparsity_declarations_are_one_line_errors(tmp_path, comp, key, value, message):
+    with pytest.raises(AccelsimError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        load_arch(_arch_with(tmp_path, comp, key, value))
+
+
+def test_eyeriss_declares_gating_and_the_sparse_variant_skipping():
+    assert model(load_arch("arch/eyeriss.yaml")).sparse.zeros == {"W": "gate", "I": "gate"}
+    sparse = model(load_arch("arch/eyeriss_sparse.yaml")).sparse
+    assert sparse.zeros == {"W": "skip", "I": "skip"}
+    assert {c for c, t in sparse.formats if t == "W"} == {"dram", "filter_buffer", "weights_spad"}
