@@ -20,7 +20,7 @@ import warnings
 from .. import __version__
 from ..errors import AccelsimError, UsageError
 
-COMMANDS = ["info", "infer", "eval", "run", "compare", "sweep", "search"]
+COMMANDS = ["info", "infer", "eval", "run", "compare", "sweep", "search", "transform", "cascade"]
 
 
 class _Parser(argparse.ArgumentParser):

@@ -39,7 +39,7 @@ def main(args) -> int:
 
     check_request(args)
     runs = plan([load_arch(path, args.overrides) for path in args.arch], args.dataflow)
-    net = load_onnx(args.model, weights=bool(args.dataset))  # weights only to execute the model
+    net = load_onnx(args.model, weights=bool(args.dataset or args.sparse))  # weights to execute it or for zeros
     with layer_progress(args, len(runs) * len(net.layers), "compare") as progress:
         results = [run_one(args, net, arch, d, progress=progress) for arch, d in runs]
     with all_or_nothing():
