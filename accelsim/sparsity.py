@@ -353,3 +353,16 @@ def describe(pol: Policy) -> str:
     parts = [f"{TENSOR_NAMES[t]} {m}" for t, m in pol.zeros.items()]
     parts += [f"{TENSOR_NAMES[t]} {f.name} in {c}" for (c, t), f in sorted(pol.formats.items())]
     return ", ".join(parts)
+
+
+def seed001_table1(layer) -> dict[str, int]:
+    """A hidden layer's memory footprint and cost as seed 001 Table I counts them (§III-D): N kept parameters
+    (weights; a pruned MAC weight is zero, a pruned SAM parameter ±inf); a MAC layer makes N multiplications and
+    N additions; a SAM layer none and 2N additions (x + w, and the comparison of max/min as a subtraction).
+    ``Layer.ops`` counts the SAM layer exactly instead: also the one addition per output joining max and min."""
+    if layer.op == "sam_dense":
+        kept = layer.params_of("W_plus", "W_minus")
+        return {"parameters": kept, "multiplications": 0, "additions": 2 * kept}
+    w = layer.weights["W"]
+    kept = int(layer.weight_mask.sum()) if layer.weight_mask is not None else int(np.count_nonzero(w))
+    return {"parameters": kept, "multiplications": kept, "additions": kept}

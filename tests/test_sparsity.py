@@ -283,3 +283,135 @@ def test_eyeriss_declares_gating_and_the_sparse_variant_skipping():
     sparse = model(load_arch("arch/eyeriss_sparse.yaml")).sparse
     assert sparse.zeros == {"W": "skip", "I": "skip"}
     assert {c for c, t in sparse.formats if t == "W"} == {"dram", "filter_buffer", "weights_spad"}
+
+
+# ---- seed 000's enablers as transforms ----------------------------------------------------------------------
+from accelsim.cli import main as cli  # noqa: E402
+from accelsim.frontend import load_onnx  # noqa: E402
+from accelsim.functional import run  # noqa: E402
+from accelsim.transforms import cs, early_exit, parse_pruning, prune, rademacher  # noqa: E402
+from accelsim.transforms.early_exit import confidence, exits_taken  # noqa: E402
+from conftest import ROOT  # noqa: E402
+
+
+def small_dense_net(rng, n=12, hidden=6, classes=3):
+    w1, w2 = rng.standard_normal((hidden, n)).astype(np.float32), rng.standard_normal((classes, hidden))
+    return net_of(replace(dense("fc1", "x", "h", 1, hidden, n), weights={"W": w1}),
+                  replace(dense("fc2", "h", "y", 1, classes, hidden), weights={"W": w2.astype(np.float32)}))
+
+
+def test_random_pruning_removes_exactly_the_fraction_asked_and_needs_no_weights():
+    """Seed 000's CP: uniformly random connections removed, exactly round(f × size) per layer, seeded; a network
+    loaded shapes-only (no weight values) gets its masks too."""
+    net = load_onnx(ROOT / "workloads/trained/lenet5.onnx")
+    pruned = prune(net, "random", 0.3, seed=1)
+    for before, after in zip(net.layers, pruned.layers):
+        if after.weight_mask is not None:
+            w = before.weights["W"]
+            assert after.weight_mask.sum() == w.size - round(0.3 * w.size)
+            assert np.array_equal(after.weights["W"] != 0, after.weight_mask & (w != 0))
+    again = prune(net, "random", 0.3, seed=1)
+    assert all(np.array_equal(a.weight_mask, b.weight_mask) for a, b in zip(pruned.layers, again.layers)
+               if a.weight_mask is not None)
+    shapes = prune(load_onnx(ROOT / "workloads/trained/lenet5.onnx", weights=False), "random", 0.5)
+    assert sum(int(l.weight_mask.sum()) for l in shapes.layers if l.weight_mask is not None) * 2 == \
+        sum(l.bounds.weight_size for l in shapes.mac_layers)
+
+
+def test_magnitude_nm_and_filter_pruning_keep_what_they_should():
+    w = np.array([[0.1, -5, 3, 0.2, 4, -0.5, 0.05, 1], [9, 8, -7, 6, 0.1, 0.2, 0.3, -0.4]], np.float32)
+    net = net_of(replace(dense("fc", "x", "y", 1, 2, 8), weights={"W": w}))
+    mag = prune(net, "magnitude", 0.5).layers[0]
+    assert np.abs(w[mag.weight_mask]).min() >= np.abs(w[~mag.weight_mask]).max()
+    nm = prune(net, "n:m", (2, 4)).layers[0].weight_mask  # the 2 largest |w| of every 4 consecutive inputs
+    assert nm.tolist() == [[False, True, True, False, True, False, False, True],
+                           [True, True, False, False, False, False, True, True]]
+    filt = prune(net, "filter", 0.5).layers[0].weight_mask  # filter 0 has the smaller L1 norm
+    assert not filt[0].any() and filt[1].all()
+    assert parse_pruning("2:4") == ("n:m", (2, 4)) and parse_pruning("random:0.5") == ("random", 0.5)
+    for bad in ("random:1.5", "random", "5:4", "prune:0.3"):
+        with pytest.raises(AccelsimError, match="--prune"):
+            parse_pruning(bad)
+
+
+def test_cs_projection_is_rademacher_and_priced_as_additions():
+    """Seed 000 §III: a normalised Rademacher projection; on hardware additions and sign flips (no multiplier):
+    its MACs are priced as the array's 16-bit add (arch/eyeriss.yaml's op energy)."""
+    phi = rademacher(64, 16, seed=3)
+    assert phi.shape == (64, 16) and set(np.unique(phi * 8)) == {-1.0, 1.0}
+    assert np.array_equal(phi, rademacher(64, 16, seed=3)) and not np.array_equal(phi, rademacher(64, 16, seed=4))
+    net = cs(small_dense_net(np.random.default_rng(0), n=64), 16, seed=3)
+    assert [l.name for l in net.layers] == ["cs", "fc1", "fc2"] and net.layers[1].bounds.C == 16
+    r = simulate(net, "arch/eyeriss.yaml", samples=30).layers[0]
+    assert r.counts["pe_array"]["add"] == 64 * 16 and "mac" not in r.counts["pe_array"]
+    assert r.energy_pj["pe_array"] == pytest.approx(64 * 16 * 0.147 + r.counts["pe_array"]["idle"] * 0.1729)
+
+
+def test_cs_refit_by_least_squares_is_exact_when_nothing_is_lost():
+    """With as many measurements as features, Φ is invertible: the refit first layer computes what it did."""
+    rng = np.random.default_rng(1)
+    net = small_dense_net(rng)
+    x = rng.standard_normal((40, 12)).astype(np.float32)
+    full = cs(net, 12, seed=0, calibration=x)
+    assert np.allclose(run(full, x), run(net, x), atol=1e-3)
+    reduced = cs(net, 4, seed=0, calibration=x)  # fewer measurements: the best it can do is least squares
+    assert not np.allclose(run(reduced, x), run(net, x), atol=1e-3)
+
+
+def test_exits_and_confidences_by_hand():
+    assert confidence(np.array([[0.0, np.log(3.0)]])) == pytest.approx(0.75)
+    assert confidence(np.array([[0.2, 0.8]])) == pytest.approx(0.8)  # already probabilities
+    first = np.array([0.95, 0.5, 0.91, 0.2])
+    second = np.array([0.1, 0.99, 0.3, 0.6])
+    assert exits_taken([first, second, np.ones(4)], [0.9, 0.95]).tolist() == [0, 1, 0, 2]
+
+
+def test_early_exit_weights_each_exit_by_the_data_leaving_there():
+    """A pruned LeNet first, the full one second: energy per inference = share leaving at 1 × E1 + share at 2 ×
+    (E1 + E2), with E from separate simulations; accuracy from the exits taken; a stage that repeats the first
+    (an exit branch with no layers of its own) adds nothing."""
+    lenet = load_onnx(ROOT / "workloads/trained/lenet5.onnx")
+    small = prune(lenet, "magnitude", 0.7)
+    res = early_exit([small, lenet], [0.8], "digits", "arch/eyeriss.yaml", spec="float")
+    from accelsim.functional.evaluate import evaluate
+    e1, e2 = (simulate(n, "arch/eyeriss.yaml", zero_fractions=evaluate(n, "digits")["zero_fractions"])
+              .total["energy_pj"] for n in (small, lenet))
+    share = res["exits"][0]["exits"]
+    assert 0 < share < 1
+    assert res["energy_pj"] == pytest.approx(share * e1 + (1 - share) * (e1 + e2))
+    same = early_exit([lenet, lenet], [0.8], "digits", "arch/eyeriss.yaml", spec="float")
+    assert same["exits"][1]["energy_pj"] == same["exits"][0]["energy_pj"] == same["energy_pj"]
+    assert same["accuracy"] == pytest.approx(same["last_stage_only"]["accuracy"])
+
+
+def test_transform_cli_writes_a_pruned_model_the_timing_path_reads(tmp_path, capsys):
+    out = tmp_path / "pruned.onnx"
+    assert cli(["transform", str(ROOT / "workloads/trained/lenet5.onnx"), "--prune", "random:0.5",
+                "--out", str(out)]) == 0
+    assert "wrote" in capsys.readouterr().out
+    net = load_onnx(out)
+    original = load_onnx(ROOT / "workloads/trained/lenet5.onnx")
+    for a, b in zip(net.mac_layers, original.mac_layers):
+        assert (a.weights["W"] == 0).sum() == round(0.5 * b.weights["W"].size)
+    assert cli(["run", str(out), "--arch", "arch/eyeriss_sparse.yaml", "--sparse", "--json"]) == 0
+    import json
+    sparse_run = json.loads(capsys.readouterr().out)
+    dense_run = simulate(original, "arch/eyeriss_sparse.yaml").to_dict()
+    assert sparse_run["total"]["cycles"] < dense_run["total"]["cycles"]
+    assert cli(["transform", str(ROOT / "workloads/trained/lenet5.onnx"), "--out", str(out)]) == 2
+
+
+def test_transform_cli_cs_model_evaluates_like_the_api(tmp_path):
+    from accelsim.datasets import digits
+    from accelsim.functional.evaluate import evaluate
+
+    src = ROOT / "workloads/trained/seed000_cs_mlp.onnx"
+    out = tmp_path / "cs.onnx"
+    net = load_onnx(src)
+    x = digits("train").for_network(net).x
+    feed = run(net, x, keep=True)[net.mac_layers[0].inputs[0]]
+    api = cs(net, 64, seed=5, calibration=feed)
+    assert cli(["transform", str(src), "--cs", "64", "--calibration", "digits", "--seed", "5", "--out", str(out)]) == 0
+    written = load_onnx(out)
+    assert [l.name for l in written.mac_layers][:2] == ["cs", net.mac_layers[0].name]
+    assert evaluate(written, "digits")["accuracy"] == evaluate(api, "digits")["accuracy"]
