@@ -279,6 +279,8 @@ def simulate(net, arch, dataflow: str | None = None, *, overrides=(), density: f
     ``net``: a Network or an ONNX path; ``arch``: an Arch or a YAML path (``overrides`` = KEY=VALUE).
     Zero-gating and compression: ``zero_fractions`` {layer: fraction of MACs with a zero operand} (from the
     functional path on a data set), else ``1 - density`` for every MAC layer (default density 1: no zeros).
+    Pruned weights: a layer's ``weight_mask``; what the hardware does with zeros (gate, skip, sparse formats) is
+    the architecture's declaration (``accelsim.sparsity``).
     ``mapping``: a mapping file path or dict {layer: {level: loops}} overriding the mapper for its layers.
     ``mode``: "fast" (closed form per tile) or "fine" (cycle by cycle, per PE; small layers only).
     ``densities`` {layer: {"I" or "O": non-zero fraction}} overrides what off-chip compression assumes of a

@@ -34,13 +34,14 @@ the MACs skipped, in both modes. Buffers are still sized for dense tiles (the ma
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from math import ceil, log2, prod
 
 import numpy as np
 
 from .errors import AccelsimError
-from .mapping.hierarchy import DIMS, TENSOR_NAMES
+from .ir import Absent, Network
+from .mapping.hierarchy import DIMS
 from .mapping.nest import Nest, dim_stats
 
 MODES = ("gate", "skip", "none")
@@ -82,9 +83,6 @@ class Policy:
 
     zeros: dict = field(default_factory=lambda: {"W": "gate", "I": "gate"})
     formats: dict = field(default_factory=dict)
-
-    def __hash__(self):
-        return hash((tuple(sorted(self.zeros.items())), tuple(sorted(self.formats.items()))))
 
 
 def policy(arch) -> Policy:
@@ -137,10 +135,6 @@ def _format(arch, key, spec) -> SparseFormat:
 def weight_zeros(net):
     """A copy of ``net`` whose MAC layers with zero weights carry them as ``weight_mask`` (real weights only: a
     shapes-only placeholder says nothing about its zeros)."""
-    from dataclasses import replace
-
-    from .ir import Absent, Network
-
     def marked(layer):
         w = layer.weights.get("W")
         if layer.op not in ("conv", "dense") or w is None or isinstance(w, Absent) or layer.weight_mask is not None:
@@ -170,8 +164,6 @@ def sign_adds(layer) -> int:
     ±c (a Rademacher CS matrix, seed 000 §II-A) adds or subtracts each input."""
     if layer.op == "sam_dense":
         return 2
-    from .ir import Absent
-
     w = layer.weights.get("W")
     if layer.op != "dense" or w is None or isinstance(w, Absent) or w.size == 0:
         return 0
@@ -200,7 +192,6 @@ class Plan:
 def plan(pol: Policy, nest: Nest, zero_in: float, density_in: float, word_bits: int) -> Plan:
     """Map the policy's formats onto this nest's levels and the NoCs that fill them."""
     hier = nest.hier
-    n = len(hier.levels)
     formats = {}
     for t in ("W", "I"):
         for i, lv in enumerate(hier.levels):
@@ -346,13 +337,6 @@ def mac_counts(pol: Policy, p: Plan | None, macs: int, effectual_w: int, zero: f
     if i_mode == "gate":
         gated += effectual_w * zero
     return round(issued), round(gated)
-
-
-def describe(pol: Policy) -> str:
-    """One line for reports: what the MACs do with zeros, and where tensors are compressed."""
-    parts = [f"{TENSOR_NAMES[t]} {m}" for t, m in pol.zeros.items()]
-    parts += [f"{TENSOR_NAMES[t]} {f.name} in {c}" for (c, t), f in sorted(pol.formats.items())]
-    return ", ".join(parts)
 
 
 def seed001_table1(layer) -> dict[str, int]:

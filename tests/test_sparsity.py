@@ -120,30 +120,32 @@ DEEP = Hierarchy(levels=(
 
 
 def random_case(seed):
-    """A random small layer (groups, strides, partial chunks) mapped at random on two nested fanouts."""
+    """A random small layer (groups, strides, partial chunks) on two nested fanouts, and a random weight mask.
+    Each dimension's bound is split into factors, innermost first: over the fanout axes that may unroll it (within
+    what each axis has left), then the levels' temporal loops in a random order; DRAM takes what remains."""
     rng = random.Random(seed)
     shape = Shape(tuple((d, rng.randint(1, 2) if d in "GN" else rng.randint(1, 3) if d in "RS" else
                          rng.randint(1, 4)) for d in DIMS), (rng.randint(1, 2), rng.randint(1, 2)))
-    rem = dict(shape.bounds)
     levels = [LevelMap() for _ in DEEP.levels]
-    for li, lv in enumerate(DEEP.levels):
-        for ax in lv.fanout:
-            d = rng.choice(sorted(ax.dims))
-            f = rng.randint(1, min(ax.size, rem[d]))
-            levels[li].spatial.append((d, f, ax.name))
-            rem[d] = -(-rem[d] // f)
-    for li in (5, 4, 3, 2, 1, 0):
-        dims = list(DIMS)
-        rng.shuffle(dims)
-        for d in dims:
-            f = rem[d] if li == 0 else (rng.randint(1, rem[d]) if rng.random() < 0.4 else 1)
+    room = {ax.name: ax.size for lv in DEEP.levels for ax in lv.fanout}
+    for d, left in shape.bounds:
+        axes = [(i, ax.name) for i, lv in enumerate(DEEP.levels) for ax in lv.fanout if d in ax.dims]
+        for i, name in reversed(axes):
+            f = rng.randint(1, max(1, min(room[name], left)))
             if f > 1:
-                levels[li].temporal.append((d, f))
-                rem[d] = -(-rem[d] // f)
-    nest = Nest(DEEP, Mapping(levels), shape)
+                levels[i].spatial.append((d, f, name))
+                room[name] //= f
+                left = -(-left // f)
+        for i in range(len(DEEP.levels) - 1, 0, -1):
+            f = rng.randint(1, left) if rng.random() < 0.4 else 1
+            if f > 1:
+                levels[i].temporal.insert(rng.randint(0, len(levels[i].temporal)), (d, f))
+                left = -(-left // f)
+        if left > 1:
+            levels[0].temporal.insert(rng.randint(0, len(levels[0].temporal)), (d, left))
     b = dict(shape.bounds)
     mask = np.random.default_rng(seed).random((b["G"], b["K"], b["C"], b["R"], b["S"])) < rng.random()
-    return nest, mask
+    return Nest(DEEP, Mapping(levels), shape), mask
 
 
 def _sparse_records(tiles):

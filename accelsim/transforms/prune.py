@@ -69,8 +69,8 @@ def _pruned(layer, method, amount, rng, net):
     if method == "magnitude" and not known:
         raise AccelsimError(f"{net.source or net.name}: {layer.name}: magnitude pruning needs the weights "
                             f"(the model was loaded shapes-only)")
-    score = np.abs(np.asarray(w, np.float64)) if known and method != "random" else rng.random(w.shape)
-    keep = _keep(score, method, amount)
+    ranked = known and method != "random"  # else a uniform choice: random scores
+    keep = _keep(np.abs(np.asarray(w, np.float64)) if ranked else rng.random(w.shape, dtype=np.float32), method, amount)
     if layer.weight_mask is not None:
         keep &= layer.weight_mask
     weights = dict(layer.weights)
@@ -80,7 +80,7 @@ def _pruned(layer, method, amount, rng, net):
 
 
 def _keep(score: np.ndarray, method: str, amount) -> np.ndarray:
-    """Which weights stay: the highest scores, per layer, per N:M group, or per filter."""
+    """Which weights stay: the highest scores per layer (ties broken arbitrarily), per N:M group, or per filter."""
     if method == "n:m":
         n, m = amount
         rows = score.reshape(score.shape[0], -1)  # one row per filter: its C, R, S weights
@@ -97,5 +97,6 @@ def _keep(score: np.ndarray, method: str, amount) -> np.ndarray:
         return np.broadcast_to(keep.reshape((-1,) + (1,) * (score.ndim - 1)), score.shape).copy()
     drop = round(amount * score.size)
     keep = np.ones(score.size, bool)
-    keep[np.argsort(score, axis=None, kind="stable")[:drop]] = False
+    if drop:
+        keep[np.argpartition(score, drop - 1, axis=None)[:drop]] = False
     return keep.reshape(score.shape)
