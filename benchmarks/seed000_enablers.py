@@ -58,6 +58,7 @@ _spec.loader.exec_module(build)
 N_FEATURES = 64            # digits: 8×8 pixels (MNIST: 784)
 OPERATING_RD = 16          # the paper's rd = 196 of 784 (25%), scaled to 64 features
 HIDDEN = 32
+CLIP = 5.0                 # gradient norm clipping
 ARCHS = {"skips": ROOT / "arch/eyeriss_sparse.yaml", "gates": ROOT / "arch/eyeriss.yaml"}
 
 
@@ -154,6 +155,9 @@ def train(point: Point, data, seeds, epochs: int, lr: float = 0.05, momentum: fl
         xb = np.take_along_axis(x, idx[..., None], axis=1)
         yb = np.take_along_axis(y, idx, axis=1)
         grads = _backprop(xb, yb, phi, ws, bs, masks, point.bits, act)
+        for g in grads:  # clip each gradient's norm per draw: without activations, low-bit nets can blow up
+            norm = np.sqrt((g * g).sum(axis=tuple(range(1, g.ndim)), keepdims=True))
+            g *= np.minimum(1.0, CLIP / np.maximum(norm, 1e-12))
         rate = np.float32(lr * 0.5 * (1 + np.cos(np.pi * step / steps)))  # cosine decay
         for p, v, g in zip(ws + bs, vel, grads):
             v *= momentum

@@ -1,22 +1,32 @@
 """Sparsity in the timing path (accelsim.sparsity): pruned weights and zero activations gated, skipped and
 compressed — checked on layers small enough to count by hand, and the fine cycle-by-cycle walk against the
 closed forms."""
+import json
 import random
 from dataclasses import replace
 
 import numpy as np
 import pytest
+import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from accelsim.arch import load_arch, model
+from accelsim.cli import main as cli
+from accelsim.datasets import digits
 from accelsim.engine.fine import fine_tiles
 from accelsim.engine.tiles import fast_tiles
 from accelsim.errors import AccelsimError
+from accelsim.frontend import load_onnx
+from accelsim.functional import run
+from accelsim.functional.evaluate import evaluate
 from accelsim.mapping.hierarchy import DIMS, Axis, Hierarchy, Storage
 from accelsim.mapping.nest import LevelMap, Mapping, Nest, Shape
 from accelsim.simulate import simulate
 from accelsim.sparsity import Policy, SparseFormat, annotate, apply, nest_mask, plan
+from accelsim.transforms import cs, early_exit, parse_pruning, prune, rademacher
+from accelsim.transforms.early_exit import confidence, exits_taken
+from conftest import ROOT
 from sim_helpers import conv, dense, net_of
 
 # DRAM -> a buffer feeding 2 PEs (output channels across them) -> per-PE weight, input and psum scratchpads
@@ -257,7 +267,6 @@ def test_zero_inputs_skipped_on_the_sparse_eyeriss_and_gated_on_eyeriss():
 
 # ---- architecture files -------------------------------------------------------------------------------------
 def _arch_with(tmp_path, comp, key, value):
-    import yaml
     raw = yaml.safe_load(open("arch/eyeriss.yaml"))
     raw["components"][comp][key] = value
     path = tmp_path / "a.yaml"
@@ -288,12 +297,6 @@ def test_eyeriss_declares_gating_and_the_sparse_variant_skipping():
 
 
 # ---- seed 000's enablers as transforms ----------------------------------------------------------------------
-from accelsim.cli import main as cli  # noqa: E402
-from accelsim.frontend import load_onnx  # noqa: E402
-from accelsim.functional import run  # noqa: E402
-from accelsim.transforms import cs, early_exit, parse_pruning, prune, rademacher  # noqa: E402
-from accelsim.transforms.early_exit import confidence, exits_taken  # noqa: E402
-from conftest import ROOT  # noqa: E402
 
 
 def small_dense_net(rng, n=12, hidden=6, classes=3):
@@ -375,7 +378,6 @@ def test_early_exit_weights_each_exit_by_the_data_leaving_there():
     lenet = load_onnx(ROOT / "workloads/trained/lenet5.onnx")
     small = prune(lenet, "magnitude", 0.7)
     res = early_exit([small, lenet], [0.8], "digits", "arch/eyeriss.yaml", spec="float")
-    from accelsim.functional.evaluate import evaluate
     e1, e2 = (simulate(n, "arch/eyeriss.yaml", zero_fractions=evaluate(n, "digits")["zero_fractions"])
               .total["energy_pj"] for n in (small, lenet))
     share = res["exits"][0]["exits"]
@@ -396,7 +398,6 @@ def test_transform_cli_writes_a_pruned_model_the_timing_path_reads(tmp_path, cap
     for a, b in zip(net.mac_layers, original.mac_layers):
         assert (a.weights["W"] == 0).sum() == round(0.5 * b.weights["W"].size)
     assert cli(["run", str(out), "--arch", "arch/eyeriss_sparse.yaml", "--sparse", "--json"]) == 0
-    import json
     sparse_run = json.loads(capsys.readouterr().out)
     dense_run = simulate(original, "arch/eyeriss_sparse.yaml").to_dict()
     assert sparse_run["total"]["cycles"] < dense_run["total"]["cycles"]
@@ -404,9 +405,6 @@ def test_transform_cli_writes_a_pruned_model_the_timing_path_reads(tmp_path, cap
 
 
 def test_transform_cli_cs_model_evaluates_like_the_api(tmp_path):
-    from accelsim.datasets import digits
-    from accelsim.functional.evaluate import evaluate
-
     src = ROOT / "workloads/trained/seed000_cs_mlp.onnx"
     out = tmp_path / "cs.onnx"
     net = load_onnx(src)
@@ -417,3 +415,15 @@ def test_transform_cli_cs_model_evaluates_like_the_api(tmp_path):
     written = load_onnx(out)
     assert [l.name for l in written.mac_layers][:2] == ["cs", net.mac_layers[0].name]
     assert evaluate(written, "digits")["accuracy"] == evaluate(api, "digits")["accuracy"]
+
+
+@pytest.mark.parametrize("argv, code, message", [
+    (["cascade", "a.onnx", "b.onnx", "--thresholds", "high", "--arch", "arch/eyeriss.yaml", "--dataset", "digits"],
+     2, "--thresholds: expected numbers"),
+    (["cascade", "a.onnx", "b.onnx", "--thresholds", "0.9,0.8", "--arch", "arch/eyeriss.yaml", "--dataset", "digits"],
+     1, "2 stages need 1 thresholds"),
+    (["transform", "m.onnx", "--prune", "random:2", "--out", "o.onnx"], 1, "--prune random:2: the fraction removed"),
+])
+def test_cascade_and_transform_refuse_bad_requests_before_any_work(argv, code, message, capsys):
+    assert cli(argv) == code
+    assert message in capsys.readouterr().err

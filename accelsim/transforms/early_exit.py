@@ -68,13 +68,13 @@ def early_exit(stages, thresholds, dataset, arch, dataflow=None, spec=None, batc
     from ..functional.quantized import QuantizedExecutor, QuantSpec, run_quantized
     from ..simulate import simulate
 
-    stages = [s if not isinstance(s, (str, bytes)) and not hasattr(s, "__fspath__") else load_onnx(s) for s in stages]
     thresholds = list(thresholds)
     if len(thresholds) != len(stages) - 1:
         raise AccelsimError(f"early exit: {len(stages)} stages need {len(stages) - 1} thresholds, got "
                             f"{len(thresholds)}")
     if any(not 0.0 <= t <= 1.0 for t in thresholds):
         raise AccelsimError(f"early exit: thresholds are confidences in [0, 1], got {thresholds}")
+    stages = [load_onnx(s) if isinstance(s, (str, bytes)) or hasattr(s, "__fspath__") else s for s in stages]
     arch = arch if isinstance(arch, Arch) else load_arch(arch)
     spec = QuantSpec.parse(spec) if isinstance(spec, str) else spec or QuantSpec.from_formats(arch.formats)
     data = load(dataset)
