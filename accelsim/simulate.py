@@ -7,14 +7,18 @@ from __future__ import annotations
 
 from copy import deepcopy
 from dataclasses import dataclass, field, replace
-from math import ceil
+from itertools import combinations
+from math import ceil, prod
 
+import numpy as np
+
+from . import sparsity
 from .arch import Arch, load_arch, model
 from .arch.base import FUSABLE
 from .energy import energy_pj, memory_accesses
 from .engine.core import run_tiles
 from .engine.fine import fine_tiles
-from .engine.tiles import Tile, add_counts, compress, fast_tiles, tiles_of
+from .engine.tiles import Tile, add_counts, compress, every_tile, fast_tiles, tiles_of
 from .errors import AccelsimError
 from .ir.graph import Network
 from .mapping import store
@@ -131,10 +135,14 @@ def _mac_layer(layer, fam, hier, *, mapping_spec, objective, mode, trace, zero, 
     shape = Shape.of(layer.mapped_bounds, {t: b for t, b in (bits or {}).items() if t in "WIO"}, word_bits)
     if layer.weights_produced:  # a W operand produced at run time (attention's K, V) is never resident or pre-loaded
         hier = replace(hier, resident=hier.resident - {"W"})
-    pricing = fam.pricing(hier, densities)
+    if layer.op == "sam_dense":  # a zero input does not make x + w trivial: SAM operations are never gated
+        zero = 0.0
+    mask = sparsity.nest_mask(layer)
+    pricing = _sparse_pricing(fam.pricing(hier, densities), fam.sparse, hier, shape, mask, densities, word_bits)
     # the mapper prices compression at densities rounded to 5%: its choice does not hinge on the third digit,
     # and runs on data whose zeros differ a little (a precision search's states) reuse its mappings
-    search_pricing = fam.pricing(hier, {t: round(d * 20) / 20 for t, d in densities.items()})
+    rounded = {t: round(d * 20) / 20 for t, d in densities.items()}
+    search_pricing = _sparse_pricing(fam.pricing(hier, rounded), fam.sparse, hier, shape, mask, rounded, word_bits)
     passes = _passes(bits)
     ratios = tuple(sorted(pricing.dram_ratio.items()))
     fixed = fam.fixed_tiles(layer, dataflow, mode) if mapping_spec is None else None  # the dataflow fixes them
@@ -149,15 +157,29 @@ def _mac_layer(layer, fam, hier, *, mapping_spec, objective, mode, trace, zero, 
         except AccelsimError as exc:
             raise AccelsimError(f"{where}: layer {layer.name}: {exc}") from None
     if fixed is None:
+        plan = sparsity.plan(fam.sparse, nest, zero, densities.get("I", 1.0), word_bits)
         run_key = ("run", repr(nest.mapping), hier, shape, passes, mode, ratios)
-    if trace or run_key not in cache:  # the tiles' timing and counts do not depend on the MACs' zeros
+    else:  # a fixed schedule (the systolic family) is dense
+        plan = sparsity.Plan({}, frozenset(), zero, 1.0, word_bits, hier.levels[0].name)
+    if plan.active:  # the tiles depend on the zeros only when they are skipped or compressed
+        run_key += (None if mask is None else hash(np.packbits(mask).tobytes()), tuple(sorted(plan.formats.items())),
+                    plan.skip, zero, plan.density_in)
+    if trace or run_key not in cache:
         if fixed is not None:  # a copy: the passes and compression below scale the records in place
             tiles = deepcopy(fixed)
+        elif mode == "fine":
+            tiles = fine_tiles(nest, mask)
+        elif plan.active and mask is not None:  # each tile's share of the mask: every tile on its own
+            tiles = every_tile(nest)
+            sparsity.annotate(nest, tiles, mask)
         else:
-            tiles = compress(fine_tiles(nest)) if mode == "fine" else fast_tiles(nest)
+            tiles = fast_tiles(nest)
+        if plan.active:
+            sparsity.apply(nest, [tile for tile, _ in tiles_of(tiles)], plan)
+        tiles = compress(tiles)
         for tile, _ in tiles_of(tiles):  # seed 004's MAC takes Table 1's cycles per MAC
             tile.steps *= passes or 1
-        dram = _dram_traffic(tiles, pricing.dram_ratio)
+        dram = _dram_traffic(tiles, {t: r for t, r in pricing.dram_ratio.items() if (plan.dram, t) not in plan.formats})
         slots = 2 if (hier.levels[1].double or hier.prefetch) else 1
         timing = run_tiles(tiles, hier, slots=slots, trace=trace)
         per_tensor = {}
@@ -168,20 +190,36 @@ def _mac_layer(layer, fam, hier, *, mapping_spec, objective, mode, trace, zero, 
         cache[run_key] = timing, per_tensor
     timing, per_tensor = cache[run_key]
     per_tensor = {k: dict(v) for k, v in per_tensor.items()}
-    fam.gate(per_tensor, hier, zero)
+    if "I" not in plan.skip:
+        fam.gate(per_tensor, hier, zero)
     counts = by_component(per_tensor)
     macs = layer.macs
-    gated = round(macs * zero)
-    compute = fam.compute_counts(hier, macs * (passes or 1), gated * (passes or 1), timing.cycles)
+    effectual = macs if mask is None else int(mask.sum()) * prod(dict(shape.bounds)[d] for d in sparsity.OTHER_DIMS)
+    issued, gated = sparsity.mac_counts(fam.sparse, plan, macs, effectual, zero)
+    compute = fam.compute_counts(hier, issued * (passes or 1), gated * (passes or 1), timing.cycles)
+    adds = sparsity.sign_adds(layer)
     if passes:  # counted in passes of its 8x8 unit, each a quarter of a full-width MAC (Table 1)
         compute[hier.mac] = {PASS_ACTIONS.get(a, a): n for a, n in compute[hier.mac].items()}
+    elif adds and {"add", "op"} & set(fam.arch.energy_table.get(hier.mac, {})):
+        compute[hier.mac]["add"] = adds * compute[hier.mac].pop("mac")  # signs and additions, no multiplications
     add_counts(counts, compute)
     add_counts(counts, fam.cycle_counts(timing.cycles))
     counts = {c: {a: n for a, n in acts.items() if n} for c, acts in counts.items()}
     return LayerResult(layer.name, layer.op, macs, timing.cycles, timing.stall,
-                       macs / (timing.cycles * hier.mac_units) if timing.cycles else 0.0,
+                       issued / (timing.cycles * hier.mac_units) if timing.cycles else 0.0,
                        {c: a for c, a in counts.items() if a}, {}, nest, trace=timing.events,
                        tensor_counts=per_tensor)
+
+
+def _sparse_pricing(pricing, pol, hier, shape, mask, densities, word_bits):
+    """The mapper's DRAM price of tensors kept in a sparse format there (their non-zeros and metadata)."""
+    ratios = dict(pricing.dram_ratio)
+    density = {"W": 1.0 if mask is None else float(mask.mean()), "I": densities.get("I", 1.0)}
+    for t in density:
+        r = sparsity.dram_ratio(pol, hier.levels[0].name, shape, t, density[t], word_bits)
+        if r is not None:
+            ratios[t] = r
+    return replace(pricing, dram_ratio=ratios)
 
 
 def _best_nest(fam, hier, dataflow, shape, pricing, objective, samples, cache) -> Nest:
@@ -269,6 +307,8 @@ def simulate(net, arch, dataflow: str | None = None, *, overrides=(), density: f
     ``net``: a Network or an ONNX path; ``arch``: an Arch or a YAML path (``overrides`` = KEY=VALUE).
     Zero-gating and compression: ``zero_fractions`` {layer: fraction of MACs with a zero operand} (from the
     functional path on a data set), else ``1 - density`` for every MAC layer (default density 1: no zeros).
+    Pruned weights: a layer's ``weight_mask``; what the hardware does with zeros (gate, skip, sparse formats) is
+    the architecture's declaration (``accelsim.sparsity``).
     ``mapping``: a mapping file path or dict {layer: {level: loops}} overriding the mapper for its layers.
     ``mode``: "fast" (closed form per tile) or "fine" (cycle by cycle, per PE; small layers only).
     ``densities`` {layer: {"I" or "O": non-zero fraction}} overrides what off-chip compression assumes of a
@@ -303,6 +343,8 @@ def simulate(net, arch, dataflow: str | None = None, *, overrides=(), density: f
     if precision and mode == "fine":
         raise AccelsimError("mode 'fine' counts one element per word: run narrow precisions in 'fast' mode")
     table = arch.energy_table
+    if hier.mac in table and "op" in table[hier.mac]:  # sign and SAM layers add: an add priced as the vector op
+        table[hier.mac].setdefault("add", table[hier.mac]["op"])
     if precision and hier.mac in table:
         table[hier.mac].update({p: table[hier.mac].get(a, 0.0) / FULL_PASSES for a, p in PASS_ACTIONS.items()})
     if cache is None:

@@ -7,6 +7,7 @@ from ..engine.compression import ratio
 from ..ir.layer import LAYOUT_OPS, Layer
 from ..mapping.hierarchy import TENSOR_NAMES, Hierarchy
 from ..mapping.mapper import Pricing
+from ..sparsity import policy
 from .spec import Arch
 
 #: elementwise activations a MAC array applies on its way out (fused: no extra memory traffic)
@@ -32,6 +33,7 @@ class ArchModel:
     def __init__(self, arch: Arch):
         self.arch = arch
         self.check()
+        self.sparse = policy(arch)  # what the MACs do with zeros, where tensors are compressed (accelsim.sparsity)
 
     # ---- to override -------------------------------------------------------------------------------
     def check(self) -> None:

@@ -34,6 +34,8 @@ PARAMETERS = {
     "double_buffered": "flag",
     "compression": "mapping",  # tensor (inputs/weights/outputs) -> codec, checked by accelsim.engine.compression
     "gates": "list",           # components whose operand reads a zero operand skips
+    "zeros": "mapping",        # tensor (weights/inputs) -> gate | skip | none, checked by accelsim.sparsity
+    "sparse_format": "mapping",  # tensor (weights/inputs) -> bitmask | rle | coo | csr, checked by accelsim.sparsity
 }
 #: operand roles of ``formats`` (inputs = activations, psums = accumulator; mac: seed 004's MAC precision)
 FORMAT_ROLES = ("weights", "activations", "inputs", "outputs", "accumulator", "psums", "mac")

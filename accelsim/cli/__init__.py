@@ -20,7 +20,7 @@ import warnings
 from .. import __version__
 from ..errors import AccelsimError, UsageError
 
-COMMANDS = ["info", "infer", "eval", "run", "compare", "sweep", "search", "scalesim"]
+COMMANDS = ["info", "infer", "eval", "run", "compare", "sweep", "search", "scalesim", "transform", "cascade"]
 
 
 class _Parser(argparse.ArgumentParser):

@@ -39,7 +39,8 @@ def main(args) -> int:
 
     check_request(args)
     runs = plan([load_arch(path, args.overrides) for path in args.arch], args.dataflow)
-    net = load_onnx(args.model, weights=bool(args.dataset), batch=args.batch)  # weights only to execute the model
+    # weights only to execute the model or to read its zeros
+    net = load_onnx(args.model, weights=bool(args.dataset or args.sparse), batch=args.batch)
     with layer_progress(args, len(runs) * len(net.layers), "compare") as progress:
         results = [run_one(args, net, arch, d, progress=progress) for arch, d in runs]
     with all_or_nothing():

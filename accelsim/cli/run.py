@@ -16,6 +16,8 @@ def add_common(p):
                                      "Joule, and zero-gating from the data's real zeros")
     p.add_argument("--density", type=float, help="fraction of MACs with non-zero operands when no data set is "
                                                  "given (default 1)")
+    p.add_argument("--sparse", action="store_true", help="count the model's zero weights (a pruned model) even "
+                                                         "without --dataset: loads the weights (with one, always)")
     p.add_argument("--objective", default="energy", help="what the mapper minimises: energy (default), delay or edp")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override an architecture-file value, e.g. global_buffer.size_kb=64 (repeatable)")
@@ -69,8 +71,13 @@ def layer_progress(args, total: int, desc: str):
 
 
 def run_one(args, net, arch, dataflow=None, mapping=None, trace=False, progress=None):
-    """Simulate with the functional path's accuracy and zeros when a data set is given."""
+    """Simulate with the functional path's accuracy and zeros when a data set is given (and the weights' zeros
+    whenever the weights are loaded)."""
     from ..simulate import simulate
+    from ..sparsity import weight_zeros
+
+    if args.dataset or args.sparse:
+        net = weight_zeros(net)
 
     accuracy, zeros = None, None
     if args.dataset:
@@ -99,7 +106,8 @@ def main(args) -> int:
 
     check_request(args)
     arch = load_arch(args.arch, args.overrides)
-    net = load_onnx(args.model, weights=bool(args.dataset), batch=args.batch)  # weights only to execute the model
+    # weights only to execute the model or to read its zeros
+    net = load_onnx(args.model, weights=bool(args.dataset or args.sparse), batch=args.batch)
     with layer_progress(args, len(net.layers), f"run {arch.name}") as progress:
         result = run_one(args, net, arch, args.dataflow, args.mapping, trace=bool(args.trace), progress=progress)
     with all_or_nothing():

@@ -7,10 +7,16 @@ it before, a cycle is a temporal index tuple with at least one real MAC, and a P
 partial sums spends a cycle per sum it drains. Which loops refill which tile is the nest's rule
 (``Nest.pair_view``); the counting is independent of it. The test suite checks that the fast mode agrees
 exactly (cycles and every counter); the cost is one Python step per MAC, so it is for small layers.
+
+Given a weight mask (``accelsim.sparsity``), the walk also counts per tile the MACs whose weight is non-zero, the
+non-zero words of every weight fill, and the steps when the other MACs are skipped: summed over temporal loops,
+the maximum over the instances of each spatial loop (a parent waits for its slowest child), innermost first.
 """
 from __future__ import annotations
 
 from itertools import product
+
+import numpy as np
 
 from ..mapping.hierarchy import TENSORS
 from ..mapping.nest import Nest
@@ -31,14 +37,15 @@ def _coord(t, v, stride, dilation):
 class _Side:
     """Fill events of one tensor at one boundary: current key, coordinates and first-seen sets per instance."""
 
-    def __init__(self, nest: Nest, order: list[int], boundary: int, modes: list[bool]):
+    def __init__(self, nest: Nest, order: list[int], boundary: int, modes: list[bool], nonzero=None):
         outside = order[:boundary]
         # instances: the counted spatial loops (a held one's instances share one delivery)
         self.inst_at = [i for i, m in zip(outside, modes) if m and nest.loops[i].axis is not None]
         self.key_at = [i for i, m in zip(outside, modes) if m and nest.loops[i].axis is None]
         self.live: dict = {}   # instance -> [key, coords, start tile, end tile]
         self.seen: dict = {}   # instance -> coordinates filled before
-        self.events: list = []  # (words, reloaded words, start tile, end tile)
+        self.events: list = []  # (words, reloaded words, start tile, end tile, non-zero words or None)
+        self.nonzero = nonzero  # coordinates of the non-zero elements (weights under a mask), else None
 
     def touch(self, idx, coord, tile):
         inst = tuple(idx[i] for i in self.inst_at)
@@ -53,7 +60,8 @@ class _Side:
 
     def _close(self, inst, ev):
         seen = self.seen.setdefault(inst, set())
-        self.events.append((len(ev[1]), len(ev[1] & seen), ev[2], ev[3]))
+        nnz = None if self.nonzero is None else len(ev[1] & self.nonzero)
+        self.events.append((len(ev[1]), len(ev[1] & seen), ev[2], ev[3], nnz))
         seen |= ev[1]
 
     def close_all(self):
@@ -62,8 +70,10 @@ class _Side:
         self.live = {}
 
 
-def fine_tiles(nest: Nest) -> list[Tile]:
-    """The same tile records as ``fast_tiles`` (DRAM words, steps, on-chip counts), stepped MAC by MAC."""
+def fine_tiles(nest: Nest, mask=None) -> list[Tile]:
+    """The same tile records as ``fast_tiles`` (DRAM words, steps, on-chip counts), stepped MAC by MAC; with a
+    weight ``mask`` (bool, shaped G, K, C, R, S as the nest) also each tile's effectual MACs, paced steps and
+    non-zero weight words."""
     if nest.hier.resident:
         raise ValueError("fine mode does not model resident tensors (in-memory arrays); use the fast mode")
     if nest.shape.macs > FINE_MAC_LIMIT:
@@ -72,12 +82,14 @@ def fine_tiles(nest: Nest) -> list[Tile]:
     b1 = nest.boundary(1)
     n_levels = len(hier.levels)
     temporal = [i for i, lp in enumerate(loops) if lp.axis is None]
+    nonzero = None if mask is None else set(zip(*(a.tolist() for a in np.nonzero(mask))))
 
     sides = []  # (tensor, parent, child, noc, child side, parent side)
     for t in TENSORS:
         for parent, child in nest.pairs(t):
             views = [nest.pair_view(t, parent, child, side)[:3] for side in ("child", "parent")]
-            sides.append((t, parent, child, nest.noc_between(parent, child, t), *(_Side(nest, *v) for v in views)))
+            nz = nonzero if t == "W" else None
+            sides.append((t, parent, child, nest.noc_between(parent, child, t), *(_Side(nest, *v, nz) for v in views)))
     drains = None  # partial sums one PE drains from its psum store, when the PEs chain the reduction themselves
     if nest.chained_reduction():
         b = nest.boundary(hier.chain("O")[-1])
@@ -85,6 +97,7 @@ def fine_tiles(nest: Nest) -> list[Tile]:
 
     tiles: dict[tuple, Tile] = {}
     cycles: dict[tuple, set] = {}
+    effectual: dict[tuple, list] = {}  # tile -> inner index tuples of the MACs whose weight is non-zero
     # spatial loops innermost: the instances of a fanout work at the same time, so one temporal step's
     # deliveries to all of them are seen together
     walk = temporal + [i for i, lp in enumerate(loops) if lp.axis is not None]
@@ -96,8 +109,10 @@ def fine_tiles(nest: Nest) -> list[Tile]:
             continue
         tile = idx[:b1]
         if tile not in tiles:
-            tiles[tile], cycles[tile] = Tile(tile), set()
+            tiles[tile], cycles[tile], effectual[tile] = Tile(tile), set(), []
         cycles[tile].add(tuple(idx[i] for i in temporal))
+        if nonzero is not None and _coord("W", v, nest.shape.stride, nest.shape.dilation) in nonzero:
+            effectual[tile].append(idx[b1:])
         for t, _, _, _, cs, ps in sides:
             coord = _coord(t, v, nest.shape.stride, nest.shape.dilation)
             cs.touch(idx, coord, tile)
@@ -105,43 +120,69 @@ def fine_tiles(nest: Nest) -> list[Tile]:
         if drains is not None and all(idx[i] == 0 for i in drains.inst_at):
             drains.touch(idx, _coord("O", v, nest.shape.stride, nest.shape.dilation), tile)
 
-    def add(tile, comp, t, action, n):
-        if n:
-            add_counts(tiles[tile].counts, {(comp, t): {action: n}})
-
     for t, parent, child, noc, cs, ps in sides:
         cs.close_all()
         ps.close_all()
         pname = hier.levels[parent].name
         cname = hier.levels[child].name if child < n_levels else None
-        for words, reload, tile, _ in cs.events:
+        operand = child == n_levels  # the MACs' own accesses
+
+        def add(tile, comp, action, n, nnz=None):
+            if n:
+                record = tiles[tile]
+                add_counts(record.counts, {(comp, t): {action: n}})
+                if operand:
+                    add_counts(record.operand, {(comp, t): {action: n}})
+                if nnz is not None:
+                    add_counts(record.nonzero, {(comp, t): {action: nnz}})
+
+        for words, reload, tile, _, nnz in cs.events:
             if cname:
-                add(tile, cname, t, "write" if t != "O" else "read", words)
+                add(tile, cname, "write" if t != "O" else "read", words, nnz)
                 if t == "O":
-                    add(tile, cname, t, "write", reload)
+                    add(tile, cname, "write", reload)
             if noc:
-                add(tile, noc, t, "transfer", words + (reload if t == "O" else 0))
-        for words, reload, start, end in ps.events:
+                add(tile, noc, "transfer", words + (reload if t == "O" else 0), nnz)
+        for words, reload, start, end, nnz in ps.events:
             if parent == 0:  # DRAM traffic belongs to the tile where the fill starts / the eviction happens
                 if t != "O":
                     _add_word(tiles[start].load, t, words)
+                    if nnz is not None:
+                        add_counts(tiles[start].nonzero, {(pname, t): {"read": nnz}})
                 else:
                     _add_word(tiles[start].load, t, reload)
                     _add_word(tiles[end].store, t, words)
             elif t != "O":
-                add(start, pname, t, "read", words)
+                add(start, pname, "read", words, nnz)
             else:
-                add(start, pname, t, "write", words)
-                add(start, pname, t, "read", reload)
+                add(start, pname, "write", words)
+                add(start, pname, "read", reload)
     if drains is not None:
         drains.close_all()
-        for words, _, tile, _ in drains.events:
+        for words, _, tile, *_ in drains.events:
             tiles[tile].reduction_steps += words
+    spatial = [lp.axis is not None for lp in loops[b1:]]
     out = []
     for key in sorted(tiles):
         tiles[key].steps = len(cycles[key])
+        if nonzero is not None:
+            tiles[key].effectual = len(effectual[key])
+            tiles[key].paced_steps = _paced(effectual[key], spatial)
         out.append(tiles[key])
     return out
+
+
+def _paced(points: list[tuple], spatial: list[bool]) -> int:
+    """Steps of a tile whose only MACs are ``points`` (inner index tuples): one per point, summed over temporal
+    loops and the maximum taken over each spatial loop's instances, innermost first."""
+    level = dict.fromkeys(points, 1)
+    for i in range(len(spatial) - 1, -1, -1):
+        up: dict = {}
+        for key, n in level.items():
+            head = key[:i]
+            up[head] = max(up.get(head, 0), n) if spatial[i] else up.get(head, 0) + n
+        level = up
+    return level.get((), 0)
 
 
 def _add_word(into: dict, t: str, n: int) -> None:

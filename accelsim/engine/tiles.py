@@ -10,7 +10,9 @@ whose size grows with the number of distinct records, not with tiles (``expand``
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from copy import deepcopy
+from dataclasses import dataclass, field, replace
+from itertools import product
 from ..mapping.hierarchy import DIMS, RELEVANT, TENSORS
 from ..mapping.nest import LevelMap, Mapping, Nest
 
@@ -27,6 +29,13 @@ class Tile:
     counts: dict = field(default_factory=dict)
     reduction_steps: int = 0
     repeat: int = 1
+    #: the part of ``counts`` the MACs make themselves (operand reads, partial-sum updates): skipping a MAC saves it
+    operand: dict = field(default_factory=dict)
+    #: with a weight mask (``accelsim.sparsity``): MACs whose weight is non-zero, the steps when the others are
+    #: skipped (each spatial group of instances waits for its slowest one), non-zero words of each weight count
+    effectual: int | None = None
+    paced_steps: int | None = None
+    nonzero: dict = field(default_factory=dict)
 
     @property
     def load_words(self) -> int:
@@ -39,7 +48,12 @@ class Tile:
     def key(self) -> tuple:
         """What makes two tiles cost the same."""
         return (tuple(sorted(self.load.items())), tuple(sorted(self.store.items())), self.steps,
-                self.reduction_steps, tuple(sorted((k, tuple(sorted(v.items()))) for k, v in self.counts.items())))
+                self.reduction_steps, _frozen(self.counts), _frozen(self.operand), self.effectual, self.paced_steps,
+                _frozen(self.nonzero))
+
+
+def _frozen(counts: dict) -> tuple:
+    return tuple(sorted((k, tuple(sorted(v.items()))) for k, v in counts.items()))
 
 
 @dataclass
@@ -83,8 +97,7 @@ def expand(schedule) -> list[Tile]:
             for _ in range(item.repeat):
                 out += expand(item.items)
         else:
-            out += [Tile(item.index, item.load, item.store, item.steps, item.counts, item.reduction_steps)
-                    for _ in range(item.repeat)]
+            out += [deepcopy(replace(item, repeat=1)) for _ in range(item.repeat)]
     return out
 
 
@@ -151,6 +164,7 @@ class _Records:
         res = self.cache[ckey]
         tile = Tile(idx, steps=res["steps"], reduction_steps=res["reduction_steps"])
         tile.counts = add_counts({}, res["counts"])
+        tile.operand = add_counts({}, res["operand"])
         prev, nxt = self.neighbour(idx, -1), self.neighbour(idx, +1)
         for t in TENSORS:
             reads, writes, fill_counts = res["dram"][t]
@@ -220,3 +234,10 @@ def fast_tiles(nest: Nest) -> list:
     """The layer's tile schedule in closed form (runs and repeated blocks); its records, each counted as many
     times as it runs (:func:`tiles_of`), sum with the DRAM traffic to ``nest.counts()``."""
     return _Records(nest).schedule()
+
+
+def every_tile(nest: Nest) -> list[Tile]:
+    """Every tile's own record, in order (for what differs from tile to tile, e.g. a pruned weight mask's share)."""
+    records = _Records(nest)
+    return [records.record(idx, ext) for idx in product(*map(range, records.factors))
+            if (ext := records.extent(idx)) is not None]

@@ -109,6 +109,9 @@ class Layer:
     weights: dict[str, np.ndarray] = field(default_factory=dict)
     attrs: dict = field(default_factory=dict)
     bounds: LoopBounds | None = None
+    #: which weights are non-zero (the shape of ``weights["W"]``) when its zeros are known — pruned by
+    #: ``accelsim.transforms.prune`` or read from real weights by ``accelsim.sparsity.weight_zeros``; None: dense
+    weight_mask: np.ndarray | None = None
 
     # ---- exact derived figures -------------------------------------------------------------
     @property

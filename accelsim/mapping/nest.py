@@ -398,23 +398,28 @@ class Nest:
         """Access counts per (component, tensor): {action: n}, compute and reduction steps and MACs, in closed form.
         Counts are in memory words: narrow elements of ``shape.bits`` pack into the arch's word.
 
+        ``operand`` repeats the part of ``counts`` the MACs make themselves (each tensor's pair whose child is the
+        MAC: operand reads, partial-sum updates, the NoC between), which skipping a MAC saves.
         With ``inner_only`` (one DRAM-level tile, for the engine) the pair under DRAM of each tensor is
         reported apart in ``dram[t] = (DRAM reads, DRAM writes, on-chip counts of the fill)``: the engine
         applies it only on the tiles that refill. ``fresh`` says whether the tile's partial sums start
         from zero (else every fill of them is a reload).
         """
         counts: dict[tuple, dict[str, int]] = {}
+        operand: dict[tuple, dict[str, int]] = {}
         dram = {}
         n_levels = len(self.hier.levels)
         for t in TENSORS:
             for parent, child in self.pairs(t):
                 split = inner_only and parent == 0
                 c = {} if split else counts
+                targets = (c, operand) if child == n_levels and not split else (c,)
 
                 def add(comp, action, n):
-                    if n:
-                        slot = c.setdefault((comp, t), {})
-                        slot[action] = slot.get(action, 0) + n
+                    for into in targets:
+                        if n:
+                            slot = into.setdefault((comp, t), {})
+                            slot[action] = slot.get(action, 0) + n
 
                 cw = self.pair_words(t, parent, child, "child")
                 pw = self.pair_words(t, parent, child, "parent")
@@ -441,5 +446,5 @@ class Nest:
                     add(cname, "write", cwrites)
                 if noc:
                     add(noc, "transfer", ncw)
-        return {"counts": counts, "dram": dram, "steps": self.steps(), "reduction_steps": self.reduction_steps(),
-                "macs": self.shape.macs}
+        return {"counts": counts, "operand": operand, "dram": dram, "steps": self.steps(),
+                "reduction_steps": self.reduction_steps(), "macs": self.shape.macs}
