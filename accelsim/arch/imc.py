@@ -16,8 +16,8 @@ Converter counts per MAC (full arrays assumed; partially used rows still convert
 """
 from __future__ import annotations
 
-from ..analog import ArrayConfig
 from ..mapping.hierarchy import Axis, Hierarchy, Storage
+from .array import ArrayConfig
 from .base import ArchModel
 
 
