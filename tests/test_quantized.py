@@ -33,17 +33,19 @@ def conv_model(tmp_path, rng, groups=1):
 
 @pytest.mark.parametrize("groups", [1, 2])
 @pytest.mark.parametrize("accumulator", [None, "fixed(40)"])
-@pytest.mark.parametrize("activations", [(10, 6), (24, 18)])  # sums below 2^24 (float32 BLAS) and above (float64)
-def test_fixed_point_conv_equals_exact_integer_reference(tmp_path, groups, accumulator, activations):
+# sums below 2^24 (float32 BLAS) and above (float64): 8-bit weights with 10- and 24-bit activations, 16-bit both
+@pytest.mark.parametrize("weights, activations", [((8, 5), (10, 6)), ((16, 13), (16, 10)), ((8, 5), (24, 18))])
+def test_fixed_point_conv_equals_exact_integer_reference(tmp_path, groups, accumulator, weights, activations):
     rng = np.random.default_rng(5)
     net = conv_model(tmp_path, rng, groups)
     layer = net.layers[0]
     x = rng.standard_normal((2, 6, 7, 5)).astype(np.float32)
     wa, fa = activations
-    spec = f"weights=fixed(8,5);activations=fixed({wa},{fa})" + (f";accumulator={accumulator}" if accumulator else "")
+    (ww, fw), hi = weights, (1 << (weights[0] - 1)) - 1
+    spec = f"weights=fixed({ww},{fw});activations=fixed({wa},{fa})" + (f";accumulator={accumulator}" if accumulator else "")
     y, _ = run_quantized(net, x, spec)
     xi = [[[[round(float(v) * 2 ** fa) for v in row] for row in ch] for ch in img] for img in x]
-    wi = [[[[max(-128, min(127, round(float(v) * 32))) for v in row] for row in ch] for ch in f] for f in
+    wi = [[[[max(-hi - 1, min(hi, round(float(v) * 2 ** fw))) for v in row] for row in ch] for ch in f] for f in
           layer.weights["W"]]
     cg, kg = 6 // groups, 4 // groups
     for n in range(2):
@@ -58,7 +60,7 @@ def test_fixed_point_conv_equals_exact_integer_reference(tmp_path, groups, accum
                                 h, w_ = p * 2 + r - 1, q + s - 1
                                 if 0 <= h < 7 and 0 <= w_ < 5:
                                     acc += xi[n][g * cg + c][h][w_] * wi[k][c][r][s]
-                    expected = np.float32(acc / 2 ** (fa + 5) + float(layer.weights["B"][k]))  # one rounding
+                    expected = np.float32(acc / 2 ** (fa + fw) + float(layer.weights["B"][k]))  # one rounding
                     assert y[n, k, p, q] == expected
 
 
