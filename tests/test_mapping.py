@@ -8,7 +8,7 @@ from accelsim.mapping.io import build_mapping, format_nest
 from accelsim.mapping.mapper import search
 from accelsim.mapping.nest import Nest, Shape, by_component, dim_stats, window
 from accelsim.simulate import simulate
-from sim_helpers import conv, net_of
+from sim_helpers import conv, dense, net_of
 
 
 def test_dim_stats_partial_chunks():
@@ -113,3 +113,19 @@ def test_row_stationary_two_stage_search_equals_the_exhaustive_one():
         two = search(hier, shape, pricing, space=fam.mapspace(hier, "rs", shape))
         every = search(hier, shape, pricing, space=fam.mapspace(hier, "rs", shape), refine=10 ** 6)
         assert two.energy == pytest.approx(every.energy, rel=0.01), shape
+
+
+def test_row_stationary_keeping_the_largest_image_groups_loses_nothing(monkeypatch):
+    """Tokens as images (a transformer's 128-token 64 x 64 projection) and AlexNet CONV3 at batch 4: keeping only
+    the three largest image (and filter) groups per pass finds the mapping that every group finds."""
+    from accelsim.arch.eyeriss import RowStationary
+    fam = model(load_arch("arch/eyeriss.yaml"))
+    hier = fam.hierarchy("rs")
+    pricing = fam.pricing(hier, {"I": 1.0, "O": 1.0})
+    for layer in (dense("fc", "x", "y", 128, 64, 64), conv("c3", "x", "y", 4, 384, 256, 13, 3, pad=1)):
+        shape = Shape.of(layer.bounds)
+        kept = search(hier, shape, pricing, space=RowStationary(hier, shape))
+        with monkeypatch.context() as m:
+            m.setattr(RowStationary, "GROUPS", 10 ** 6)
+            every = search(hier, shape, pricing, space=RowStationary(hier, shape))
+        assert kept.energy == pytest.approx(every.energy, rel=1e-9) and kept.delay == every.delay

@@ -118,11 +118,14 @@ class RowStationary:
     policy). ``uppers(m)`` yields the schedules above a pass: how many filter blocks, channel blocks, strips and
     images the buffer holds and which reuse each loop order keeps.
     A set is strip-mined only when it does not fit the array even folded (the paper's definition: sets larger
-    than the array are folded, then strip-mined). Only choices that cannot win are left out: factors larger than
-    needed for the same number of chunks, and arrays using under 3/4 of the PEs the best one uses.
+    than the array are folded, then strip-mined). Left out: factors larger than needed for the same number of
+    chunks (they cannot win), arrays using under 3/4 of the PEs the best one uses, and of the filter groups p and
+    image groups n that fit a pass, all but the three largest (smaller groups refetch more; without this cut a
+    transformer's 197 tokens as images would multiply the space by 28).
     """
 
     UTILIZATION = 0.75
+    GROUPS = 3  # filter and image groups per pass kept: the largest that fit
 
     def __init__(self, hier: Hierarchy, shape: Shape):
         self.hier, self.shape = hier, shape
@@ -178,15 +181,16 @@ class RowStationary:
                              caps["filter_buffer"] // (t * q * r * y[0][1] * s_in))
                 if p_room < 1:
                     continue
-                for p in divisor_choices(k_left, p_room)[-3:]:  # the largest filter groups that fit
+                for p in divisor_choices(k_left, p_room)[-self.GROUPS:]:  # the largest filter groups that fit
+                    passes = []
                     for n in divisor_choices(sh["N"], sh["N"]):
                         pass_ext = {"N": n, "K": p * t, "C": q * r, "P": e, "Q": sh["Q"], "R": y[0][1], "S": s_in}
                         for q_in in divisor_choices(sh["Q"], sh["Q"])[::-1] if cut_rows else [sh["Q"]]:
                             pass_ext["Q"] = q_in
                             if self._fits(pass_ext, {}):
+                                passes.append((n, q_in, pass_ext))
                                 break
-                        else:
-                            continue
+                    for n, q_in, pass_ext in passes[-self.GROUPS:]:  # the largest image groups (tokens: 197)
                         levels = [LevelMap() for _ in self.hier.levels]
                         levels[2].spatial = [(d, f, "Y") for d, f in y if f > 1] + [(d, f, "X") for d, f in x if f > 1]
                         levels[3].temporal = [("N", n), ("Q", q_in)]
