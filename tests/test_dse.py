@@ -157,21 +157,23 @@ def ic(trained):
     return net, cal
 
 
-def test_prefix_cached_calibration_equals_the_functional_path(ic):
+@pytest.mark.parametrize("batch", [None, 32])  # one batch; batches of 32 (100 samples: a partial last one)
+def test_prefix_cached_calibration_equals_the_functional_path(ic, batch):
     net, cal = ic
-    oracle = Calibrated(net, cal.x, cal.y)
+    oracle = Calibrated(net, cal.x, cal.y, batch_size=batch)
     rng = np.random.default_rng(0)
     states = [full(4), per_net(4, "8x16")] + [tuple(rng.random(9) < 0.5) + (True,) for _ in range(5)]
     for s in states:
         s = s[:9]
         if not s[-1]:
             s = s[:-1] + (True,)  # evaluate() does not round the logits: compare with a 16-bit output
-        expected = evaluate(net, Dataset("cal", cal.x, cal.y), spec_of(net, s), batch_size=len(cal.x),
+        expected = evaluate(net, Dataset("cal", cal.x, cal.y), spec_of(net, s), batch_size=oracle.batch_size,
                             progress=False)
         got = oracle.evaluate(s)
         assert got["accuracy"] == expected["accuracy"]
         assert got["zero_fractions"] == pytest.approx(expected["zero_fractions"])
-    assert oracle.layer_runs < 4 * (len(states) + 1)  # the shared prefixes were not rerun
+    batches = -(-len(cal.x) // oracle.batch_size)
+    assert oracle.layer_runs < 4 * (len(states) + 1) * batches  # the shared prefixes were not rerun
 
 
 @pytest.mark.parametrize("name, iters", [("seed004_ic", 30), ("lenet5", 100)])
