@@ -31,23 +31,20 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{command + ': ' if command else ''}{message} (see '{self.prog} --help')")
 
 
-def _available():
-    for name in COMMANDS:
-        try:
-            yield name, importlib.import_module(f"{__name__}.{name}")
-        except ModuleNotFoundError as exc:  # a command whose module is not written yet
-            if exc.name != f"{__name__}.{name}":
-                raise
-
-
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The command-line parser; given the ``command`` about to run, only that command's module is imported (the
+    others are listed by name: start-up is what a user waits for on every call)."""
     parser = _Parser(
         prog="accelsim",
         description="Cycle-level simulator of deep-learning accelerators: ONNX model + architecture file "
                     "-> cycles, energy, accuracy per Joule.")
     parser.add_argument("--version", action="version", version=f"accelsim {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name, module in _available():
+    for name in COMMANDS:
+        if command in COMMANDS and name != command:
+            sub.add_parser(name)
+            continue
+        module = importlib.import_module(f"{__name__}.{name}")
         p = sub.add_parser(name, help=module.HELP, description=module.HELP)
         module.add_arguments(p)
         p.set_defaults(_main=module.main)
@@ -64,7 +61,8 @@ def main(argv: list[str] | None = None) -> int:
     # user: the checks that follow name the file and node
     warnings.filterwarnings("ignore", category=RuntimeWarning, module=r"accelsim\.")
     try:  # the imports too: an interrupt while numba loads is still a clean exit
-        args = build_parser().parse_args(argv)
+        argv = sys.argv[1:] if argv is None else argv
+        args = build_parser(next((a for a in argv if not a.startswith("-")), None)).parse_args(argv)
         return args._main(args) or 0
     except SystemExit as exc:  # --help, --version
         return exc.code if isinstance(exc.code, int) else 0
