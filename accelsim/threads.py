@@ -102,6 +102,18 @@ def pin(n: int) -> None:
         configure()
 
 
+@functools.lru_cache(maxsize=None)
+def _controller():
+    from threadpoolctl import ThreadpoolController
+    return ThreadpoolController()
+
+
+def one_blas_thread():
+    """A context in which BLAS runs on one thread: for runs of small GEMMs, whose threads' wake-ups and barriers
+    cost more than they compute, and stall a whole timeslice each on a busy machine."""
+    return _controller().limit(limits=1, user_api="blas")
+
+
 def run_parallel(kernel, *args):
     """Call a numba ``parallel=True`` kernel under the policy, one at a time across Python threads."""
     configure()

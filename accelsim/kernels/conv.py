@@ -14,6 +14,7 @@ partial sums fit its mantissa).
 """
 from __future__ import annotations
 
+from contextlib import nullcontext
 from functools import lru_cache, partial
 
 import numba
@@ -22,6 +23,8 @@ import numpy as np
 from .. import threads
 
 BUFFER_ELEMENTS = 1 << 19  # im2col rows per GEMM: about 2-4 MB, L2/L3-sized
+SMALL_GEMM = 1 << 26       # multiply-adds of a GEMM below which it runs on one BLAS thread
+ROW_PATCH_MIN = 32         # S·C below which full im2col rows beat filter-row patches (seed004_ic's 3-channel conv)
 
 
 @numba.njit(cache=True)
@@ -94,8 +97,8 @@ def padded_nhwc(x: np.ndarray, b, dtype) -> np.ndarray:
 def conv2d(x: np.ndarray, w: np.ndarray, b, dtype=np.float32) -> np.ndarray:
     """out[n,k,p,q] = Σ_{c,r,s} x[n, c, p·sh + r·dh − pt, q·sw + s·dw − pl] · w[k, c, r, s] (groups = 1, or
     depthwise), summed in ``dtype``; no bias. Returned as an NCHW view of a channels-last array (the next conv
-    reads it as is). With vertical stride 1 the output is Σ_r (row patches shifted by r·dh rows) @ W_r: R GEMMs
-    over patches a factor R smaller than im2col's; otherwise full im2col rows, one GEMM. Depthwise convolutions
+    reads it as is). With vertical stride 1 (and S·C not tiny) the output is Σ_r (row patches shifted by r·dh rows)
+    @ W_r: R GEMMs over patches a factor R smaller than im2col's; otherwise full im2col rows, one GEMM. Depthwise convolutions
     run as a direct channels-last loop."""
     n = x.shape[0]
     xp = padded_nhwc(x, b, dtype)
@@ -104,18 +107,26 @@ def conv2d(x: np.ndarray, w: np.ndarray, b, dtype=np.float32) -> np.ndarray:
         _depthwise_nhwc(xp, np.ascontiguousarray(w[:, 0].transpose(1, 2, 0), dtype=dtype), *b.stride, *b.dilation,
                         out)
         return out.transpose(0, 3, 1, 2)
-    if b.stride[0] == 1:
+    if b.stride[0] == 1 and b.S * b.C >= ROW_PATCH_MIN:
         _conv_by_filter_rows(xp, w, b, out)
         return out.transpose(0, 3, 1, 2)
     wcols = np.ascontiguousarray(w.transpose(2, 3, 1, 0).reshape(-1, b.K), dtype=dtype)  # (R·S·C, K)
     step = max(1, BUFFER_ELEMENTS // (b.P * b.Q * wcols.shape[0]))
     cols = np.empty((step * b.P * b.Q, wcols.shape[0]), dtype)
-    for n0 in range(0, n, step):
-        n1 = min(n, n0 + step)
-        rows = (n1 - n0) * b.P * b.Q
-        _im2col_rows(xp.reshape(n, xp.shape[1], -1), n0, n1, b.P, b.Q, b.R, b.S, *b.stride, *b.dilation, cols)
-        np.matmul(cols[:rows], wcols, out=out[n0:n1].reshape(rows, b.K))
+    with _blas_threads(step * b.P * b.Q * wcols.size):
+        for n0 in range(0, n, step):
+            n1 = min(n, n0 + step)
+            rows = (n1 - n0) * b.P * b.Q
+            _im2col_rows(xp.reshape(n, xp.shape[1], -1), n0, n1, b.P, b.Q, b.R, b.S, *b.stride, *b.dilation, cols)
+            np.matmul(cols[:rows], wcols, out=out[n0:n1].reshape(rows, b.K))
     return out.transpose(0, 3, 1, 2)
+
+
+def _blas_threads(gemm_macs: int):
+    """One BLAS thread for GEMMs of fewer than SMALL_GEMM multiply-adds (their threads' wake-ups and barriers cost
+    more than they compute, and on a busy machine each can wait a timeslice: seed004_ic's 16×16 and 8×8 layers
+    ran 40-250× slower threaded under load), else the policy's threads."""
+    return threads.one_blas_thread() if gemm_macs < SMALL_GEMM else nullcontext()
 
 
 def prepare(w: np.ndarray, b, dtype):
@@ -144,21 +155,23 @@ def onnx_node(node, *initializers):
 
 
 def _conv_by_filter_rows(xp, w, b, out):
-    """out (N, P, Q, K) = Σ_r patches[rows (p + r·dh, q)] @ W_r, over cache-sized batches of images."""
+    """out (N, P, Q, K) = Σ_r patches[rows (p + r·dh, q)] @ W_r, over cache-sized batches of images: one GEMM per
+    image and filter row."""
     n, hp = xp.shape[:2]
     pq, dh = b.P * b.Q, b.dilation[0]
     wrows = np.ascontiguousarray(w.transpose(2, 3, 1, 0).reshape(b.R, -1, b.K), dtype=out.dtype)  # (R, S·C, K)
     step = max(1, BUFFER_ELEMENTS // (hp * b.Q * wrows.shape[1]))
     patches = np.empty((step, hp * b.Q, wrows.shape[1]), out.dtype)
     partial = np.empty((step, pq, b.K), out.dtype)
-    for n0 in range(0, n, step):
-        m = min(n, n0 + step) - n0
-        _row_patches(xp.reshape(n, hp, -1), n0, n0 + m, b.Q, b.S, b.stride[1], b.dilation[1], patches)
-        acc = out[n0:n0 + m].reshape(m, pq, b.K)
-        np.matmul(patches[:m, :pq], wrows[0], out=acc)
-        for r in range(1, b.R):
-            np.matmul(patches[:m, r * dh * b.Q: r * dh * b.Q + pq], wrows[r], out=partial[:m])
-            acc += partial[:m]
+    with _blas_threads(pq * wrows[0].size):
+        for n0 in range(0, n, step):
+            m = min(n, n0 + step) - n0
+            _row_patches(xp.reshape(n, hp, -1), n0, n0 + m, b.Q, b.S, b.stride[1], b.dilation[1], patches)
+            acc = out[n0:n0 + m].reshape(m, pq, b.K)
+            np.matmul(patches[:m, :pq], wrows[0], out=acc)
+            for r in range(1, b.R):
+                np.matmul(patches[:m, r * dh * b.Q: r * dh * b.Q + pq], wrows[r], out=partial[:m])
+                acc += partial[:m]
 
 
 @numba.njit(cache=True, parallel=True)
