@@ -215,13 +215,6 @@ def plan(pol: Policy, nest: Nest, zero_in: float, density_in: float, word_bits: 
     return Plan(formats, frozenset(skip), zero_in, density_in, word_bits, hier.levels[0].name)
 
 
-def tile_extents(nest: Nest, index: tuple) -> dict[str, int]:
-    """The per-dimension extents of the DRAM-level tile at ``index`` (clipped to the bounds)."""
-    full = nest.tile_extents(1)
-    start = nest.origin(tuple(index) + (0,) * (len(nest.loops) - len(index)))
-    return {d: min(full[d], nest.bounds[d] - start[d]) for d in DIMS}
-
-
 def annotate(nest: Nest, tiles: list, mask: np.ndarray) -> None:
     """Fast mode: each tile's effectual MACs, paced steps and non-zero weight words, in closed form from ``mask``.
 
@@ -254,7 +247,7 @@ def annotate(nest: Nest, tiles: list, mask: np.ndarray) -> None:
         paced = paced.max(axis=-1) if loops[i].axis is not None else paced.sum(axis=-1)
     for tile in tiles:
         key = tuple(tile.index[i] for i in loop_ids[:outer])
-        ext = tile_extents(nest, tile.index)
+        ext = nest.dram_tile(tile.index)
         z, size = int(nonzero[key]), prod(ext[d] for d in W_DIMS)
         tile.effectual = z * prod(ext[d] for d in OTHER_DIMS)
         chunks = prod(sum(dim_stats(ext[d], tuple(loops[i].factor for i in nest.by_dim[d] if i >= b1),
@@ -278,7 +271,7 @@ def apply(nest: Nest, tiles: list, p: Plan) -> None:
     operand accesses; compressed tensors move their non-zeros and metadata."""
     kept_in = 1.0 - p.zero_in if "I" in p.skip else 1.0
     for tile in tiles:
-        macs = prod(tile_extents(nest, tile.index).values())
+        macs = prod(nest.dram_tile(tile.index).values())
         density_w = tile.effectual / macs if tile.effectual is not None else 1.0
         kept = {"W": density_w if "W" in p.skip else 1.0, "I": kept_in}  # share of the MACs each lets through
         for key, acts in tile.counts.items():

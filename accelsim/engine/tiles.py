@@ -13,7 +13,7 @@ from __future__ import annotations
 from copy import deepcopy
 from dataclasses import dataclass, field, replace
 from itertools import product
-from ..mapping.hierarchy import DIMS, RELEVANT, TENSORS
+from ..mapping.hierarchy import RELEVANT, TENSORS
 from ..mapping.nest import LevelMap, Mapping, Nest
 
 
@@ -122,7 +122,6 @@ class _Records:
         self.nest, hier = nest, nest.hier
         self.b1 = nest.boundary(1)
         self.factors = [lp.factor for lp in nest.loops[:self.b1]]
-        self.full = nest.tile_extents(1)
         self.inner_map = Mapping([LevelMap()] + nest.mapping.levels[1:])
         self.cache = {}
         # which DRAM-level loops refill each tensor's first on-chip tile (stationarity across tiles)
@@ -135,8 +134,7 @@ class _Records:
         self.resident = {t for t in TENSORS if nest.is_resident(t)}
 
     def extent(self, idx):
-        start = self.nest.origin(idx)
-        return None if start is None else {d: min(self.full[d], self.nest.bounds[d] - start[d]) for d in DIMS}
+        return self.nest.dram_tile(idx)
 
     def key(self, t, idx):
         return tuple(i for i, m in zip(idx, self.refill[t]) if m)

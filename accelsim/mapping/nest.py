@@ -24,7 +24,7 @@ widths, compression, word widths) apply where they belong; :func:`by_component` 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from math import prod
 
 from ..ir.layer import LoopBounds
@@ -207,6 +207,18 @@ class Nest:
         for i, k in enumerate(idx):
             start[self.loops[i].dim] += k * self.strides[i]
         return None if any(start[d] >= self.bounds[d] for d in DIMS) else start
+
+    def dram_tile(self, idx) -> dict[str, int] | None:
+        """Per-dimension extents of the DRAM-level tile at ``idx`` (indices of the DRAM loops), clipped to the
+        bounds; None when it lies past them."""
+        start = self.origin(idx)
+        if start is None:
+            return None
+        return {d: min(self._dram_tile_full[d], self.bounds[d] - start[d]) for d in DIMS}
+
+    @cached_property
+    def _dram_tile_full(self) -> dict[str, int]:
+        return self.tile_extents(1)
 
     def pairs(self, t: str):
         """(parent, child) level pairs along tensor t's chain; the last child is the MAC."""
