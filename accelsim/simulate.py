@@ -146,21 +146,20 @@ def _mac_layer(layer, fam, hier, *, mapping_spec, objective, mode, trace, zero, 
     passes = _passes(bits)
     ratios = tuple(sorted(pricing.dram_ratio.items()))
     fixed = fam.fixed_tiles(layer, dataflow, mode) if mapping_spec is None else None  # the dataflow fixes them
-    nest = None
-    if fixed is not None:
+    if fixed is not None:  # a fixed schedule (the systolic family): dense
+        nest = None
+        plan = sparsity.Plan({}, frozenset(), zero, 1.0, word_bits, hier.levels[0].name)
         run_key = ("fixed", layer.mapped_bounds, dataflow, hier, passes, mode, ratios)
-    elif mapping_spec is not None:
-        nest = Nest(hier, build_mapping(hier, shape, mapping_spec, f"{where}: {layer.name}"), shape)
     else:
-        try:
-            nest = _best_nest(fam, hier, dataflow, shape, search_pricing, objective, samples, cache)
-        except AccelsimError as exc:
-            raise AccelsimError(f"{where}: layer {layer.name}: {exc}") from None
-    if fixed is None:
+        if mapping_spec is not None:
+            nest = Nest(hier, build_mapping(hier, shape, mapping_spec, f"{where}: {layer.name}"), shape)
+        else:
+            try:
+                nest = _best_nest(fam, hier, dataflow, shape, search_pricing, objective, samples, cache)
+            except AccelsimError as exc:
+                raise AccelsimError(f"{where}: layer {layer.name}: {exc}") from None
         plan = sparsity.plan(fam.sparse, nest, zero, densities.get("I", 1.0), word_bits)
         run_key = ("run", repr(nest.mapping), hier, shape, passes, mode, ratios)
-    else:  # a fixed schedule (the systolic family) is dense
-        plan = sparsity.Plan({}, frozenset(), zero, 1.0, word_bits, hier.levels[0].name)
     if plan.active:  # the tiles depend on the zeros only when they are skipped or compressed
         run_key += (None if mask is None else hash(np.packbits(mask).tobytes()), tuple(sorted(plan.formats.items())),
                     plan.skip, zero, plan.density_in)

@@ -13,6 +13,7 @@ import time
 
 import numpy as np
 
+from ..arch import model
 from ..datasets import Dataset, digits, load
 from ..mapping.mapper import SAMPLES
 from .anneal import Hyper, anneal
@@ -44,7 +45,7 @@ class Problem:
         self._mappings: dict = {}
         self._energy: dict[tuple, float] = {}
         self._per_cycle: dict[tuple, float] = {}  # of which clock network and leakage, paid every cycle
-        self._cycle_components = {c.name for c in arch.components.values() if "cycle" in c.energy}
+        self._cycle_components = set(model(arch).cycle_counts(1))  # the components priced per cycle
 
     def energy(self, state) -> float:
         state = tuple(state)
