@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -135,15 +136,17 @@ def random_conv(stride, dilation, pads, groups, seed, magnitude=50):
 
 
 @settings(max_examples=25, deadline=None)
-@given(**conv_cases, dtype=st.sampled_from([np.float32, np.float64]))
-def test_prepared_convolutions_equal_python_integers(stride, dilation, pads, groups, seed, dtype):
-    """onnxruntime's float32 Conv and the float64 BLAS (and depthwise) kernel on small integers: exact."""
+@given(**conv_cases, dtype=st.sampled_from([np.float32, np.float64]), workers=st.sampled_from([1, 2, 3]))
+def test_prepared_convolutions_equal_python_integers(stride, dilation, pads, groups, seed, dtype, workers):
+    """onnxruntime's float32 Conv and the float64 BLAS (and depthwise) kernel on small integers: exact, with the
+    batch shared among threads (2 workers, one image each) or run inline (1 worker, or more workers than images)."""
     b, x, wt = random_conv(stride, dilation, pads, groups, seed)
     conv = prepare(wt.astype(dtype), b, dtype)
     if conv is None:  # float64 grouped convs fall back to the reference (not a kernel)
         assert dtype == np.float64 and groups == "two"
         return
-    got = conv(x.astype(dtype))
+    with mock.patch.object(threads, "configure", lambda: workers):
+        got = conv(x.astype(dtype))
     assert got.shape == (2, b.K, b.P, b.Q) and got.dtype == dtype
     assert np.array_equal(got, python_conv(x, wt, b)[0])
 

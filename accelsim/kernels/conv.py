@@ -8,12 +8,14 @@ im2col rows on channels-last data:
 
 numpy's im2col (a strided view copied at once) moves the whole batch's patches through memory, and its copy
 loops crawl when the contiguous run is short (3 input channels); here a numba loop copies each filter row's
-S·C contiguous values of a channels-last input into a buffer of a few MB that the GEMM then reads while it is
+S·C contiguous values of a channels-last input into a buffer of about 1 MB that the GEMM then reads while it is
 still in cache. Products are summed by BLAS in the operands' dtype (exact for integer-valued operands whose
-partial sums fit its mantissa).
+partial sums fit its mantissa). A batch is shared among the policy's threads, each running single-threaded GEMMs
+on its own images (seed004_ic fixed(16) end to end: 1.4× one thread of BLAS GEMMs).
 """
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from functools import lru_cache, partial
 
@@ -22,12 +24,12 @@ import numpy as np
 
 from .. import threads
 
-BUFFER_ELEMENTS = 1 << 19  # im2col rows per GEMM: about 2-4 MB, L2/L3-sized
+BUFFER_ELEMENTS = 1 << 17  # im2col rows per GEMM: about 1 MB of float64, L2-sized (each thread has its own)
 SMALL_GEMM = 1 << 26       # multiply-adds of a GEMM below which it runs on one BLAS thread
 ROW_PATCH_MIN = 32         # S·C below which full im2col rows beat filter-row patches (seed004_ic's 3-channel conv)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _im2col_rows(xp, n0, n1, P, Q, R, S, sh, sw, dh, dw, out):
     """Rows (n, p, q) for n in [n0, n1) of the patches of padded channels-last ``xp`` (N, H, W·C); columns
     (r, s, c). Without horizontal dilation each filter row's S·C values are one contiguous run."""
@@ -46,7 +48,7 @@ def _im2col_rows(xp, n0, n1, P, Q, R, S, sh, sw, dh, dw, out):
                     col += run
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _row_patches(xp, n0, n1, Q, S, sw, dw, out):
     """out[n - n0, h·Q + q, (s, c)] = xp[n, h, (q·sw + s·dw)·C + c] for every padded row h: the patches of one
     filter row, a factor R smaller than full im2col rows (filter rows are then offsets into these)."""
@@ -106,27 +108,47 @@ def conv2d(x: np.ndarray, w: np.ndarray, b, dtype=np.float32) -> np.ndarray:
     if b.groups > 1:
         _depthwise_nhwc(xp, np.ascontiguousarray(w[:, 0].transpose(1, 2, 0), dtype=dtype), *b.stride, *b.dilation,
                         out)
-        return out.transpose(0, 3, 1, 2)
-    if b.stride[0] == 1 and b.S * b.C >= ROW_PATCH_MIN:
-        _conv_by_filter_rows(xp, w, b, out)
-        return out.transpose(0, 3, 1, 2)
-    wcols = np.ascontiguousarray(w.transpose(2, 3, 1, 0).reshape(-1, b.K), dtype=dtype)  # (R·S·C, K)
-    step = max(1, BUFFER_ELEMENTS // (b.P * b.Q * wcols.shape[0]))
-    cols = np.empty((step * b.P * b.Q, wcols.shape[0]), dtype)
-    with _blas_threads(step * b.P * b.Q * wcols.size):
-        for n0 in range(0, n, step):
-            n1 = min(n, n0 + step)
-            rows = (n1 - n0) * b.P * b.Q
-            _im2col_rows(xp.reshape(n, xp.shape[1], -1), n0, n1, b.P, b.Q, b.R, b.S, *b.stride, *b.dilation, cols)
-            np.matmul(cols[:rows], wcols, out=out[n0:n1].reshape(rows, b.K))
+    elif b.stride[0] == 1 and b.S * b.C >= ROW_PATCH_MIN:
+        wrows = np.ascontiguousarray(w.transpose(2, 3, 1, 0).reshape(b.R, -1, b.K), dtype=dtype)  # (R, S·C, K)
+        _over_images(partial(_conv_by_filter_rows, wrows=wrows, b=b), xp, out, b.P * b.Q * wrows[0].size)
+    else:
+        wcols = np.ascontiguousarray(w.transpose(2, 3, 1, 0).reshape(-1, b.K), dtype=dtype)  # (R·S·C, K)
+        _over_images(partial(_conv_by_im2col, wcols=wcols, b=b), xp, out, b.P * b.Q * wcols.size)
     return out.transpose(0, 3, 1, 2)
 
 
-def _blas_threads(gemm_macs: int):
-    """One BLAS thread for GEMMs of fewer than SMALL_GEMM multiply-adds (their threads' wake-ups and barriers cost
-    more than they compute, and on a busy machine each can wait a timeslice: seed004_ic's 16×16 and 8×8 layers
-    ran 40-250× slower threaded under load), else the policy's threads."""
-    return threads.one_blas_thread() if gemm_macs < SMALL_GEMM else nullcontext()
+def _over_images(kernel, xp, out, macs_per_image: int):
+    """kernel(xp[i:j], out[i:j]) over the batch. With several threads and at least as many images, each thread
+    takes a contiguous share of the images and runs its GEMMs on one BLAS thread (no threads inside threads;
+    BLAS's own threading on these skinny GEMMs — 16-64 output channels — reached half the throughput, and
+    seed004_ic's 16×16 and 8×8 layers ran 40-250× slower threaded under load). A smaller batch runs inline, its
+    GEMMs threaded by BLAS only when they reach SMALL_GEMM multiply-adds."""
+    n, workers = xp.shape[0], threads.configure()
+    if workers == 1 or n < workers:
+        with threads.one_blas_thread() if macs_per_image * n < SMALL_GEMM else nullcontext():
+            kernel(xp, out)
+        return
+    bounds = np.linspace(0, n, workers + 1).astype(int)
+    with threads.one_blas_thread():
+        list(_pool(workers).map(lambda i: kernel(xp[bounds[i]:bounds[i + 1]], out[bounds[i]:bounds[i + 1]]),
+                                range(workers)))
+
+
+@lru_cache(maxsize=None)
+def _pool(workers: int) -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(workers, thread_name_prefix="accelsim-conv")
+
+
+def _conv_by_im2col(xp, out, wcols, b):
+    """out (N, P, Q, K) = im2col rows @ wcols, over cache-sized batches of images."""
+    n = xp.shape[0]
+    step = max(1, BUFFER_ELEMENTS // (b.P * b.Q * wcols.shape[0]))
+    cols = np.empty((min(n, step) * b.P * b.Q, wcols.shape[0]), out.dtype)
+    for n0 in range(0, n, step):
+        n1 = min(n, n0 + step)
+        rows = (n1 - n0) * b.P * b.Q
+        _im2col_rows(xp.reshape(n, xp.shape[1], -1), n0, n1, b.P, b.Q, b.R, b.S, *b.stride, *b.dilation, cols)
+        np.matmul(cols[:rows], wcols, out=out[n0:n1].reshape(rows, b.K))
 
 
 def prepare(w: np.ndarray, b, dtype):
@@ -154,24 +176,22 @@ def onnx_node(node, *initializers):
     return lambda x: session.run(None, {"x": np.ascontiguousarray(x, np.float32)})[0]
 
 
-def _conv_by_filter_rows(xp, w, b, out):
+def _conv_by_filter_rows(xp, out, wrows, b):
     """out (N, P, Q, K) = Σ_r patches[rows (p + r·dh, q)] @ W_r, over cache-sized batches of images: one GEMM per
     image and filter row."""
     n, hp = xp.shape[:2]
     pq, dh = b.P * b.Q, b.dilation[0]
-    wrows = np.ascontiguousarray(w.transpose(2, 3, 1, 0).reshape(b.R, -1, b.K), dtype=out.dtype)  # (R, S·C, K)
-    step = max(1, BUFFER_ELEMENTS // (hp * b.Q * wrows.shape[1]))
+    step = min(n, max(1, BUFFER_ELEMENTS // (hp * b.Q * wrows.shape[1])))
     patches = np.empty((step, hp * b.Q, wrows.shape[1]), out.dtype)
     partial = np.empty((step, pq, b.K), out.dtype)
-    with _blas_threads(pq * wrows[0].size):
-        for n0 in range(0, n, step):
-            m = min(n, n0 + step) - n0
-            _row_patches(xp.reshape(n, hp, -1), n0, n0 + m, b.Q, b.S, b.stride[1], b.dilation[1], patches)
-            acc = out[n0:n0 + m].reshape(m, pq, b.K)
-            np.matmul(patches[:m, :pq], wrows[0], out=acc)
-            for r in range(1, b.R):
-                np.matmul(patches[:m, r * dh * b.Q: r * dh * b.Q + pq], wrows[r], out=partial[:m])
-                acc += partial[:m]
+    for n0 in range(0, n, step):
+        m = min(n, n0 + step) - n0
+        _row_patches(xp.reshape(n, hp, -1), n0, n0 + m, b.Q, b.S, b.stride[1], b.dilation[1], patches)
+        acc = out[n0:n0 + m].reshape(m, pq, b.K)
+        np.matmul(patches[:m, :pq], wrows[0], out=acc)
+        for r in range(1, b.R):
+            np.matmul(patches[:m, r * dh * b.Q: r * dh * b.Q + pq], wrows[r], out=partial[:m])
+            acc += partial[:m]
 
 
 @numba.njit(cache=True, parallel=True)
