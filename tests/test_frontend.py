@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import onnx
@@ -15,6 +17,7 @@ from accelsim.cli import main as cli
 from accelsim.errors import AccelsimError
 from accelsim.frontend import load_onnx
 from accelsim.functional import run
+from accelsim.ir import Layer, Network
 from onnx_builders import conv_net, model, sam_net, tensor
 
 ort.set_default_logger_severity(3)
@@ -179,6 +182,30 @@ def test_info_json_and_infer_roundtrip(tmp_path, capsys):
     np.save(tmp_path / "x.npy", x)
     assert cli(["infer", str(path), "--input", str(tmp_path / "x.npy"), "--out", str(tmp_path / "y.npy")]) == 0
     np.testing.assert_allclose(np.load(tmp_path / "y.npy"), ort_run(path, x), rtol=1e-5, atol=1e-6)
+
+
+def test_layers_come_in_a_stable_topological_order_with_or_without_the_graph():
+    """A list in order is the order, and builds no graph; one out of order is sorted by the DiGraph, ties kept in
+    list order; once the graph exists, an edit to it shows in ``layers``."""
+    def relu(name, src):
+        return Layer(name, "relu", [src], name, [(1, 4)], (1, 4))
+    a, b, c, d = relu("a", "x"), relu("b", "a"), relu("c", "x"), relu("d", "b")
+    net = Network.from_layers("n", [a, b, c, d], {"x": (1, 4)}, ["d", "c"])
+    assert [l.name for l in net.layers] == ["a", "b", "c", "d"] and "graph" not in net.__dict__
+    net = Network.from_layers("n", [d, c, b, a], {"x": (1, 4)}, ["d", "c"])
+    assert [l.name for l in net.layers] == ["c", "a", "b", "d"]  # c and a have no producer: list order
+    e = relu("b", "x")
+    net.graph.nodes["b"]["layer"] = e
+    assert net["b"] is e and e in net.layers
+
+
+def test_info_does_not_import_networkx(tmp_path):
+    """`accelsim info` lists layers without building the graph: networkx's import alone is most of its time."""
+    path = tmp_path / "net.onnx"
+    onnx.save(conv_net(np.random.default_rng(0)), path)
+    code = ("import sys; from accelsim.cli import main; assert main(['info', sys.argv[1]]) == 0; "
+            "assert 'networkx' not in sys.modules, 'networkx imported'")
+    subprocess.run([sys.executable, "-c", code, str(path)], check=True, capture_output=True)
 
 
 def test_infer_wrong_input_shape_is_one_line_and_writes_nothing(tmp_path, capsys):
