@@ -19,6 +19,7 @@ from accelsim.errors import AccelsimError
 from accelsim.ir.layer import LoopBounds
 from accelsim.kernels import (SEED004_TABLE1, SEED004_ZERO_FACTOR, conv_saturating, gemm_saturating, maxpool2d,
                               multiprecision_dot, pack_signs, xnor_gemm)
+from accelsim.kernels import mac
 from accelsim.kernels.conv import prepare
 from accelsim.kernels.quantize import fixed_l2_errors
 
@@ -172,6 +173,24 @@ def test_saturating_conv_equals_in_order_python_integers(stride, dilation, pads,
     got, events = conv_saturating(x.astype(np.float64), wt.astype(np.float64), b, acc_bits)
     expected, expected_events = python_conv(x, wt, b, acc_bits)
     assert np.array_equal(got, expected) and events == expected_events
+
+
+def test_saturating_conv_runs_in_order_only_where_a_sum_may_leave_the_range():
+    """Image 0's sums stay far inside a 16-bit accumulator, image 1's overflow it: the result equals the in-order
+    walk for both, every event comes from image 1, and the in-order kernel visits image 1's pixels only."""
+    b = LoopBounds(N=2, K=3, C=8, P=4, Q=4, R=3, S=3, pads=(1, 1, 1, 1))
+    rng = np.random.default_rng(5)
+    x = np.concatenate([rng.integers(-3, 4, (1, 8, 4, 4)), rng.integers(100, 128, (1, 8, 4, 4))])
+    w = rng.integers(20, 128, (3, 8, 3, 3))
+    visited = []
+    real = mac._in_order
+    with mock.patch.object(mac, "_in_order", lambda *a: visited.append(a[-1].copy()) or real(*a)):
+        got, events = conv_saturating(x.astype(np.float64), w.astype(np.float64), b, 16)
+    expected, expected_events = python_conv(x, w, b, 16)
+    assert np.array_equal(got, expected) and events == expected_events > 0
+    (todo,) = visited
+    assert not todo[0].any() and todo[1].all()
+    assert python_conv(x[:1], w, b, 16)[1] == 0
 
 
 @settings(max_examples=50, deadline=None)

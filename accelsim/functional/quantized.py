@@ -22,16 +22,16 @@ import numpy as np
 from .. import threads
 from ..errors import AccelsimError
 from ..formats import Binary, Fixed, Float32, Format, Minifloat, Pow2, Ternary, parse
-from ..ir import SPECIAL_OPS, Layer, Network
-from ..kernels import SEED004_TABLE1, SEED004_ZERO_FACTOR, conv_saturating, gemm_saturating, pack_signs, xnor_gemm
+from ..ir import SPECIAL_OPS, Layer, LoopBounds, Network
+from ..kernels import SEED004_TABLE1, SEED004_ZERO_FACTOR, pack_signs, xnor_gemm
 from ..kernels.conv import prepare as prepare_conv
-from ..kernels.mac import canonical, operand_bits
+from ..kernels.mac import canonical, operand_bits, prepare_saturating
 from .reference import OPS, conv_weights, im2col, matmul_epilogue, matmul_product, run, sam_dense
 
 ROLES = ("weights", "activations", "accumulator", "mac")
 WEIGHT_ONLY = (Ternary, Binary, Pow2)
 #: what a prepared MAC multiplies by: the fixed-point weight words, their magnitudes or non-zero flags
-WORD_VARIANTS = {"words": lambda w: w, "abs": np.abs, "nonzero": lambda w: (w != 0).astype(w.dtype)}
+WORD_VARIANTS = {"words": lambda w: w, "nonzero": lambda w: (w != 0).astype(w.dtype)}
 
 
 @dataclass(frozen=True)
@@ -219,19 +219,21 @@ class QuantizedExecutor:
     def _fixed_sums(self, layer, spec: QuantSpec, xi, wi):
         """(integer sums of a layer's products, saturation events). Every partial sum is bounded by
         max|x| · max_k Σ|w_k| (max|x| from the format): exact in float32 below 2^24, else float64 (exact below
-        2^53). A given accumulator saturates: when that bound, or the data's own Σ|x||w|, cannot exceed it the
-        exact sums stand; otherwise a numba kernel accumulates in order, saturating and counting events."""
+        2^53). A given accumulator saturates: when that bound cannot exceed it the exact sums stand; otherwise
+        :func:`~accelsim.kernels.mac.prepare_saturating` (prepared once per layer) finds the outputs that cannot
+        saturate either and accumulates only the others in order, saturating and counting events."""
         bound = -spec.activations.qmin * self._cached(layer, spec, "bound")
-        exact = self._mac(layer, spec, "words", _exact_dtype(bound))
-        if spec.accumulator is None:
-            return exact(xi), 0
-        hi = (1 << (spec.accumulator.W - 1)) - 1
-        if bound <= hi or self._mac(layer, spec, "abs", _exact_dtype(bound))(np.abs(xi)).max(initial=0) <= hi:
-            return exact(xi), 0
+        if spec.accumulator is None or bound <= (1 << (spec.accumulator.W - 1)) - 1:
+            return self._mac(layer, spec, "words", _exact_dtype(bound))(xi), 0
+        key = (layer.name, str(spec.weights), str(spec.activations), spec.accumulator.W)
+        if key not in self._macs:
+            w, b = (wi[..., None, None], LoopBounds(1, wi.shape[0], wi.shape[1], 1, 1)) if layer.op == "dense" else \
+                (wi, layer.bounds)
+            self._macs[key] = prepare_saturating(w, b, spec.accumulator.W, -spec.activations.qmin)
         if layer.op == "dense":
-            acc, events = gemm_saturating(xi.reshape(-1, xi.shape[-1]), wi, spec.accumulator.W)
+            acc, events = self._macs[key](xi.reshape(-1, xi.shape[-1], 1, 1))
             return acc.reshape(*xi.shape[:-1], -1), events
-        return conv_saturating(xi, wi, layer.bounds, spec.accumulator.W)
+        return self._macs[key](xi)
 
     def _cached(self, layer, spec, how):
         """The layer's weights in ``spec.weights``, computed once: ``encode`` -> (words, F); ``bound`` -> the
