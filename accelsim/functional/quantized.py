@@ -24,7 +24,7 @@ from ..errors import AccelsimError
 from ..formats import Binary, Fixed, Float32, Format, Minifloat, Pow2, Ternary, parse
 from ..ir import SPECIAL_OPS, Layer, LoopBounds, Network
 from ..kernels import SEED004_TABLE1, SEED004_ZERO_FACTOR, pack_signs, xnor_gemm
-from ..kernels.conv import prepare as prepare_conv
+from ..kernels.conv import finish, prepare as prepare_conv
 from ..kernels.mac import canonical, operand_bits, prepare_saturating
 from .reference import OPS, conv_weights, im2col, matmul_epilogue, matmul_product, run, sam_dense
 
@@ -184,11 +184,10 @@ class QuantizedExecutor:
             st.arithmetic = f"mac={spec.mac}" if spec.mac else "saturating" if spec.accumulator else "fixed-point"
             if spec.mac is not None:
                 _count_macs(layer, xi, self._mac(layer, spec, "nonzero", np.float32), spec.mac, st)
-            acc, events = self._fixed_sums(layer, spec, xi, wi)
+            y, events = self._fixed_output(layer, spec, xi, wi, 2.0 ** -(fx + fw))
             st.saturations += events
-            y = acc if acc.dtype.kind == "f" else acc.astype(np.float64)  # saturating dense sums are int64
-            y *= y.dtype.type(2.0 ** -(fx + fw))  # in place: exact (a power of two)
-        elif _binary_pair(spec) and layer.op != "sam_dense":
+            return y
+        if _binary_pair(spec) and layer.op != "sam_dense":
             xq = spec.activations.quantize(x)
             st.count(xq, 0)  # binary never overflows
             st.arithmetic = "xnor-popcount"
@@ -216,15 +215,17 @@ class QuantizedExecutor:
             self._macs[key] = _prepare_mac(layer, w, dtype)
         return self._macs[key]
 
-    def _fixed_sums(self, layer, spec: QuantSpec, xi, wi):
-        """(integer sums of a layer's products, saturation events). Every partial sum is bounded by
+    def _fixed_output(self, layer, spec: QuantSpec, xi, wi, scale: float):
+        """(the layer's float32 output, :func:`~accelsim.kernels.conv.finish` of its integer sums: times ``scale``,
+        plus the bias; saturation events). Every partial sum is bounded by
         max|x| · max_k Σ|w_k| (max|x| from the format): exact in float32 below 2^24, else float64 (exact below
         2^53). A given accumulator saturates: when that bound cannot exceed it the exact sums stand; otherwise
         :func:`~accelsim.kernels.mac.prepare_saturating` (prepared once per layer) finds the outputs that cannot
         saturate either and accumulates only the others in order, saturating and counting events."""
+        bias = layer.bias if "B" in layer.weights else None
         bound = -spec.activations.qmin * self._cached(layer, spec, "bound")
         if spec.accumulator is None or bound <= (1 << (spec.accumulator.W - 1)) - 1:
-            return self._mac(layer, spec, "words", _exact_dtype(bound))(xi), 0
+            return self._mac(layer, spec, "words", _exact_dtype(bound))(xi, scale=scale, bias=bias), 0
         key = (layer.name, str(spec.weights), str(spec.activations), spec.accumulator.W)
         if key not in self._macs:
             w, b = (wi[..., None, None], LoopBounds(1, wi.shape[0], wi.shape[1], 1, 1)) if layer.op == "dense" else \
@@ -232,8 +233,9 @@ class QuantizedExecutor:
             self._macs[key] = prepare_saturating(w, b, spec.accumulator.W, -spec.activations.qmin)
         if layer.op == "dense":
             acc, events = self._macs[key](xi.reshape(-1, xi.shape[-1], 1, 1))
-            return acc.reshape(*xi.shape[:-1], -1), events
-        return self._macs[key](xi)
+            return finish(acc.reshape(*xi.shape[:-1], -1), scale, bias), events
+        acc, events = self._macs[key](xi)
+        return finish(acc, scale, bias), events
 
     def _cached(self, layer, spec, how):
         """The layer's weights in ``spec.weights``, computed once: ``encode`` -> (words, F); ``bound`` -> the
@@ -288,14 +290,15 @@ def _activation_product(layer: Layer, inputs, fmt: Format, st: LayerStats):
 
 
 def _prepare_mac(layer: Layer, w, dtype):
-    """x -> Σ x·w of a conv or dense layer (no bias), summed in ``dtype``."""
+    """x -> Σ x·w of a conv or dense layer (no bias), summed in ``dtype``; (x, scale, bias) -> their
+    :func:`~accelsim.kernels.conv.finish`."""
     if layer.op == "dense":
         wt = w.astype(dtype).T
-        return lambda x: x.astype(dtype, copy=False) @ wt
+        return lambda x, scale=None, bias=None: finish(x.astype(dtype, copy=False) @ wt, scale, bias)
     conv = prepare_conv(w, layer.bounds, dtype)
     if conv is None:  # a float64 grouped conv: the reference's im2col GEMM per group
         ref = replace(layer, weights={"W": w.astype(dtype)})
-        return lambda x: OPS["conv"](ref, [x.astype(dtype)])
+        return lambda x, scale=None, bias=None: finish(OPS["conv"](ref, [x.astype(dtype)]), scale, bias)
     return conv
 
 

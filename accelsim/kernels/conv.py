@@ -96,41 +96,72 @@ def padded_nhwc(x: np.ndarray, b, dtype) -> np.ndarray:
     return xp
 
 
-def conv2d(x: np.ndarray, w: np.ndarray, b, dtype=np.float32) -> np.ndarray:
+def conv2d(x: np.ndarray, w: np.ndarray, b, dtype=np.float32, scale=None, bias=None) -> np.ndarray:
     """out[n,k,p,q] = Σ_{c,r,s} x[n, c, p·sh + r·dh − pt, q·sw + s·dw − pl] · w[k, c, r, s] (groups = 1, or
     depthwise), summed in ``dtype``; no bias. Returned as an NCHW view of a channels-last array (the next conv
-    reads it as is). With vertical stride 1 (and S·C not tiny) the output is Σ_r (row patches shifted by r·dh rows)
-    @ W_r: R GEMMs over patches a factor R smaller than im2col's; otherwise full im2col rows, one GEMM. Depthwise convolutions
+    reads it as is). With ``scale``, :func:`finish`'s float32 (sums · scale + bias) instead, as a contiguous NCHW
+    array made block by block while the sums are in cache (no full-size float64 array, no passes over one).
+    With vertical stride 1 (and S·C not tiny) the sums are Σ_r (row patches shifted by r·dh rows) @ W_r: R GEMMs
+    over patches a factor R smaller than im2col's; otherwise full im2col rows, one GEMM. Depthwise convolutions
     run as a direct channels-last loop."""
     n = x.shape[0]
-    xp = padded_nhwc(x, b, dtype)
-    out = np.empty((n, b.P, b.Q, b.K), dtype)
     if b.groups > 1:
-        _depthwise_nhwc(xp, np.ascontiguousarray(w[:, 0].transpose(1, 2, 0), dtype=dtype), *b.stride, *b.dilation,
-                        out)
-    elif b.stride[0] == 1 and b.S * b.C >= ROW_PATCH_MIN:
+        out = np.empty((n, b.P, b.Q, b.K), dtype)
+        _depthwise_nhwc(padded_nhwc(x, b, dtype), np.ascontiguousarray(w[:, 0].transpose(1, 2, 0), dtype=dtype),
+                        *b.stride, *b.dilation, out)
+        return finish(out.transpose(0, 3, 1, 2), scale, bias)
+    done = None if scale is None else \
+        (float(scale), np.zeros(b.K) if bias is None else np.asarray(bias, np.float64).reshape(-1))
+    out = np.empty((n, b.P, b.Q, b.K), dtype) if done is None else np.empty((n, b.K, b.P, b.Q), np.float32)
+    if b.stride[0] == 1 and b.S * b.C >= ROW_PATCH_MIN:
         wrows = np.ascontiguousarray(w.transpose(2, 3, 1, 0).reshape(b.R, -1, b.K), dtype=dtype)  # (R, S·C, K)
-        _over_images(partial(_conv_by_filter_rows, wrows=wrows, b=b), xp, out, b.P * b.Q * wrows[0].size)
+        kernel, macs = partial(_conv_by_filter_rows, wrows=wrows, b=b, done=done), wrows[0].size
     else:
         wcols = np.ascontiguousarray(w.transpose(2, 3, 1, 0).reshape(-1, b.K), dtype=dtype)  # (R·S·C, K)
-        _over_images(partial(_conv_by_im2col, wcols=wcols, b=b), xp, out, b.P * b.Q * wcols.size)
-    return out.transpose(0, 3, 1, 2)
+        kernel, macs = partial(_conv_by_im2col, wcols=wcols, b=b, done=done), wcols.size
+    _over_images(lambda xs, outs: kernel(padded_nhwc(xs, b, dtype), outs), x, out, b.P * b.Q * macs)
+    return out if done is not None else out.transpose(0, 3, 1, 2)
 
 
-def _over_images(kernel, xp, out, macs_per_image: int):
-    """kernel(xp[i:j], out[i:j]) over the batch. With several threads and at least as many images, each thread
+def finish(sums: np.ndarray, scale=None, bias=None) -> np.ndarray:
+    """float32(sums · scale + bias), computed in the sums' dtype (integer sums in float64) and rounded once: a
+    fixed-point layer's output from its integer sums (``scale`` a power of two: exact); the sums as they are
+    without a ``scale``. ``bias`` broadcasts against the sums (a layer's ``bias``)."""
+    if scale is None:
+        return sums
+    y = sums if sums.dtype.kind == "f" else sums.astype(np.float64)
+    y *= y.dtype.type(scale)
+    if bias is not None:
+        y += bias
+    return y.astype(np.float32, copy=False)
+
+
+@numba.njit(cache=True, nogil=True)
+def _finish_block(acc, dst, scale, bias):
+    """:func:`finish` of one block of sums, acc (m, P·Q, K), into float32 dst (m, K, P·Q): acc·scale is exact (a
+    power of two), so one rounding to float64 with the bias and one to float32, as numpy's passes do (2-3× faster
+    than them, and transposed on the way)."""
+    m, pq, K = acc.shape
+    for i in range(m):
+        for k in range(K):
+            for j in range(pq):
+                dst[i, k, j] = acc[i, j, k] * scale + bias[k]
+
+
+def _over_images(kernel, x, out, macs_per_image: int):
+    """kernel(x[i:j], out[i:j]) over the batch. With several threads and at least as many images, each thread
     takes a contiguous share of the images and runs its GEMMs on one BLAS thread (no threads inside threads;
     BLAS's own threading on these skinny GEMMs — 16-64 output channels — reached half the throughput, and
     seed004_ic's 16×16 and 8×8 layers ran 40-250× slower threaded under load). A smaller batch runs inline, its
     GEMMs threaded by BLAS only when they reach SMALL_GEMM multiply-adds."""
-    n, workers = xp.shape[0], threads.configure()
+    n, workers = x.shape[0], threads.configure()
     if workers == 1 or n < workers:
         with threads.one_blas_thread() if macs_per_image * n < SMALL_GEMM else nullcontext():
-            kernel(xp, out)
+            kernel(x, out)
         return
     bounds = np.linspace(0, n, workers + 1).astype(int)
     with threads.one_blas_thread():
-        list(_pool(workers).map(lambda i: kernel(xp[bounds[i]:bounds[i + 1]], out[bounds[i]:bounds[i + 1]]),
+        list(_pool(workers).map(lambda i: kernel(x[bounds[i]:bounds[i + 1]], out[bounds[i]:bounds[i + 1]]),
                                 range(workers)))
 
 
@@ -139,26 +170,33 @@ def _pool(workers: int) -> ThreadPoolExecutor:
     return ThreadPoolExecutor(workers, thread_name_prefix="accelsim-conv")
 
 
-def _conv_by_im2col(xp, out, wcols, b):
-    """out (N, P, Q, K) = im2col rows @ wcols, over cache-sized batches of images."""
+def _conv_by_im2col(xp, out, wcols, b, done):
+    """out (N, P, Q, K) = im2col rows @ wcols, over cache-sized batches of images; with ``done`` (scale, bias),
+    out (N, K, P, Q) float32 is their :func:`finish`."""
     n = xp.shape[0]
-    step = max(1, BUFFER_ELEMENTS // (b.P * b.Q * wcols.shape[0]))
-    cols = np.empty((min(n, step) * b.P * b.Q, wcols.shape[0]), out.dtype)
+    step = min(n, max(1, BUFFER_ELEMENTS // (b.P * b.Q * wcols.shape[0])))
+    cols = np.empty((step * b.P * b.Q, wcols.shape[0]), wcols.dtype)
+    sums = None if done is None else np.empty((step, b.P * b.Q, b.K), wcols.dtype)
     for n0 in range(0, n, step):
         n1 = min(n, n0 + step)
         rows = (n1 - n0) * b.P * b.Q
         _im2col_rows(xp.reshape(n, xp.shape[1], -1), n0, n1, b.P, b.Q, b.R, b.S, *b.stride, *b.dilation, cols)
-        np.matmul(cols[:rows], wcols, out=out[n0:n1].reshape(rows, b.K))
+        acc = out[n0:n1].reshape(rows, b.K) if done is None else sums[:n1 - n0].reshape(rows, b.K)
+        np.matmul(cols[:rows], wcols, out=acc)
+        if done is not None:
+            _finish_block(sums[:n1 - n0], out[n0:n1].reshape(n1 - n0, b.K, -1), *done)
 
 
 def prepare(w: np.ndarray, b, dtype):
-    """x -> Σ x·w (NCHW in and out, no bias) for the conv with loop bounds ``b``, summed in ``dtype``; None when
-    neither engine computes it (a float64 grouped, non-depthwise conv)."""
+    """x -> Σ x·w (NCHW in and out, no bias) for the conv with loop bounds ``b``, summed in ``dtype``, and
+    (x, scale, bias) -> their :func:`finish`; None when neither engine computes it (a float64 grouped,
+    non-depthwise conv)."""
     if np.dtype(dtype) == np.float32:
         from onnx import helper, numpy_helper
         node = helper.make_node("Conv", ["x", "w"], ["y"], kernel_shape=[b.R, b.S], strides=list(b.stride),
                                 dilations=list(b.dilation), pads=list(b.pads), group=b.groups)
-        return onnx_node(node, numpy_helper.from_array(np.asarray(w, np.float32), "w"))
+        session = onnx_node(node, numpy_helper.from_array(np.asarray(w, np.float32), "w"))
+        return lambda x, scale=None, bias=None: finish(session(x), scale, bias)
     return partial(conv2d, w=w, b=b, dtype=dtype) if supports(b) else None
 
 
@@ -176,22 +214,25 @@ def onnx_node(node, *initializers):
     return lambda x: session.run(None, {"x": np.ascontiguousarray(x, np.float32)})[0]
 
 
-def _conv_by_filter_rows(xp, out, wrows, b):
+def _conv_by_filter_rows(xp, out, wrows, b, done):
     """out (N, P, Q, K) = Σ_r patches[rows (p + r·dh, q)] @ W_r, over cache-sized batches of images: one GEMM per
-    image and filter row."""
+    image and filter row; with ``done`` (scale, bias), out (N, K, P, Q) float32 is their :func:`finish`."""
     n, hp = xp.shape[:2]
     pq, dh = b.P * b.Q, b.dilation[0]
     step = min(n, max(1, BUFFER_ELEMENTS // (hp * b.Q * wrows.shape[1])))
-    patches = np.empty((step, hp * b.Q, wrows.shape[1]), out.dtype)
-    partial = np.empty((step, pq, b.K), out.dtype)
+    patches = np.empty((step, hp * b.Q, wrows.shape[1]), wrows.dtype)
+    partial = np.empty((step, pq, b.K), wrows.dtype)
+    sums = None if done is None else np.empty((step, pq, b.K), wrows.dtype)
     for n0 in range(0, n, step):
         m = min(n, n0 + step) - n0
         _row_patches(xp.reshape(n, hp, -1), n0, n0 + m, b.Q, b.S, b.stride[1], b.dilation[1], patches)
-        acc = out[n0:n0 + m].reshape(m, pq, b.K)
+        acc = out[n0:n0 + m].reshape(m, pq, b.K) if done is None else sums[:m]
         np.matmul(patches[:m, :pq], wrows[0], out=acc)
         for r in range(1, b.R):
             np.matmul(patches[:m, r * dh * b.Q: r * dh * b.Q + pq], wrows[r], out=partial[:m])
             acc += partial[:m]
+        if done is not None:
+            _finish_block(acc, out[n0:n0 + m].reshape(m, b.K, -1), *done)
 
 
 @numba.njit(cache=True, parallel=True)
