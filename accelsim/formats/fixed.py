@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .. import threads
 from .base import Format, positional
 
 ROUNDINGS = ("rne", "trunc", "floor", "stochastic")  # the kernels' ROUNDING_CODES, in their order
@@ -55,7 +56,7 @@ class Fixed(Format):
         from ..kernels.quantize import ROUNDING_CODES, finite_max_abs, fixed_l2_errors
 
         x = np.ascontiguousarray(x).reshape(-1)
-        vmax = finite_max_abs(x)
+        vmax = threads.run_parallel(finite_max_abs, x)
         if x.size > SEARCH_SAMPLE:  # an evenly strided calibration sample (plus the maximum) is enough
             x = np.append(x[:: x.size // SEARCH_SAMPLE], vmax)
         x = x[np.isfinite(x)].astype(np.float64)
@@ -63,8 +64,8 @@ class Fixed(Format):
             return self.W - 1
         eq2 = int(np.ceil(np.log2(self.qmax / vmax)))  # seed 004 eq. (2)
         candidates = np.arange(eq2 - self.W // 2 + 1, eq2 + self.W // 2)  # W-1 candidates around it
-        errors = fixed_l2_errors(x, candidates, ROUNDING_CODES[self.round], self.qmin, self.qmax,
-                                 self.overflow == "wrap")
+        errors = threads.run_parallel(fixed_l2_errors, x, candidates, ROUNDING_CODES[self.round], self.qmin,
+                                      self.qmax, self.overflow == "wrap")
         return int(candidates[int(np.argmin(errors))])
 
     def encode(self, x):
@@ -78,8 +79,8 @@ class Fixed(Format):
         f = self.fraction_bits(x)
         noise = np.random.default_rng(self.seed).random(x.size) if self.round == "stochastic" else np.empty(0)
         q = np.empty_like(x)
-        overflows = fixed_words(x.reshape(-1), 2.0 ** f, ROUNDING_CODES[self.round], noise, self.qmin, self.qmax,
-                                self.overflow == "wrap", q.reshape(-1))
+        overflows = threads.run_parallel(fixed_words, x.reshape(-1), 2.0 ** f, ROUNDING_CODES[self.round], noise,
+                                         self.qmin, self.qmax, self.overflow == "wrap", q.reshape(-1))
         if self.csd:
             q = csd_truncate(q.astype(np.int64), self.csd).astype(q.dtype)
         return q, f, int(overflows)

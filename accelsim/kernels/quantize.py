@@ -33,35 +33,36 @@ def _word(v, rounding, noise, qmin, qmax, wrap):
     return (qmax if q > qmax else qmin), True
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, parallel=True)
 def fixed_words(x, scale, rounding, noise, qmin, qmax, wrap, out):
     """out[i] = word of x[i]·scale (flat arrays; ``noise`` as long as x for stochastic rounding, else empty).
-    Returns how many values overflowed the word (saturated or wrapped)."""
+    Returns how many values overflowed the word (saturated or wrapped). Parallel: call it through
+    :func:`accelsim.threads.run_parallel`, as the other two search kernels here."""
     overflows = 0
-    for i in range(x.size):
+    for i in numba.prange(x.size):
         q, over = _word(x[i] * scale, rounding, noise[i] if rounding == 3 else 0.0, qmin, qmax, wrap)
         out[i] = q
         overflows += over
     return overflows
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, parallel=True)
 def finite_max_abs(x):
     """max |x| over the finite values of a flat array (0 when there are none), in one pass without temporaries."""
     m = 0.0
-    for v in x:
-        a = abs(np.float64(v))
-        if a > m and a != np.inf:
-            m = a
+    for i in numba.prange(x.size):
+        a = abs(np.float64(x[i]))
+        m = max(m, a if a != np.inf else 0.0)
     return m
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, parallel=True)
 def fixed_l2_errors(x, fractions, rounding, qmin, qmax, wrap):
-    """Σ (x − quantized x)² for each candidate fraction length (seed 004 §4.1's search)."""
+    """Σ (x − quantized x)² for each candidate fraction length (seed 004 §4.1's search); candidates in parallel,
+    each one's sum in order."""
     errors = np.zeros(fractions.size)
     mode = 0 if rounding == 3 else rounding
-    for j in range(fractions.size):
+    for j in numba.prange(fractions.size):
         scale = 2.0 ** fractions[j]
         e = 0.0
         for v in x:
