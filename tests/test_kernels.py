@@ -20,7 +20,7 @@ from accelsim.ir.layer import LoopBounds
 from accelsim.kernels import (SEED004_TABLE1, SEED004_ZERO_FACTOR, conv_saturating, gemm_saturating, maxpool2d,
                               multiprecision_dot, pack_signs, xnor_gemm)
 from accelsim.kernels import mac
-from accelsim.kernels.conv import prepare
+from accelsim.kernels.conv import finish, prepare
 from accelsim.kernels.quantize import fixed_l2_errors
 
 
@@ -150,6 +150,24 @@ def test_prepared_convolutions_equal_python_integers(stride, dilation, pads, gro
         got = conv(x.astype(dtype))
     assert got.shape == (2, b.K, b.P, b.Q) and got.dtype == dtype
     assert np.array_equal(got, python_conv(x, wt, b)[0])
+
+
+@pytest.mark.parametrize("stride", [(1, 1), (2, 1)])  # filter-row GEMMs (S·C = 48), full im2col rows
+@pytest.mark.parametrize("workers", [1, 2])
+def test_finish_inside_the_float64_conv_equals_finish_of_its_sums(stride, workers):
+    """float32(Σ·2^-F + bias) made block by block in each thread is bit for bit numpy's passes over the sums."""
+    rng = np.random.default_rng(3)
+    P, Q = (9 - 3) // stride[0] + 1, 8 - 3 + 1
+    b = LoopBounds(N=5, K=7, C=16, P=P, Q=Q, R=3, S=3, stride=stride)
+    x = rng.integers(-2 ** 15, 2 ** 15, (5, 16, 9, 8)).astype(np.float64)
+    w = rng.integers(-2 ** 15, 2 ** 15, (7, 16, 3, 3)).astype(np.float64)
+    bias = rng.standard_normal((7, 1, 1)).astype(np.float32)
+    conv = prepare(w, b, np.float64)
+    with mock.patch.object(threads, "configure", lambda: workers):
+        fused = conv(x, scale=2.0 ** -27, bias=bias)
+        expected = finish(conv(x), 2.0 ** -27, bias)
+    assert fused.dtype == np.float32 and fused.flags.c_contiguous and fused.shape == (5, 7, P, Q)
+    assert np.array_equal(fused, expected)
 
 
 def test_onnxruntime_conv_is_exact_up_to_2_pow_24():

@@ -99,8 +99,8 @@ def padded_nhwc(x: np.ndarray, b, dtype) -> np.ndarray:
 def conv2d(x: np.ndarray, w: np.ndarray, b, dtype=np.float32, scale=None, bias=None) -> np.ndarray:
     """out[n,k,p,q] = Σ_{c,r,s} x[n, c, p·sh + r·dh − pt, q·sw + s·dw − pl] · w[k, c, r, s] (groups = 1, or
     depthwise), summed in ``dtype``; no bias. Returned as an NCHW view of a channels-last array (the next conv
-    reads it as is). With ``scale``, :func:`finish`'s float32 (sums · scale + bias) instead, as a contiguous NCHW
-    array made block by block while the sums are in cache (no full-size float64 array, no passes over one).
+    reads it as is). With ``scale``, :func:`finish`'s float32 (sums · scale + bias) instead; from float64 sums a
+    contiguous NCHW array made block by block while they are in cache (no full-size float64 array, no passes).
     With vertical stride 1 (and S·C not tiny) the sums are Σ_r (row patches shifted by r·dh rows) @ W_r: R GEMMs
     over patches a factor R smaller than im2col's; otherwise full im2col rows, one GEMM. Depthwise convolutions
     run as a direct channels-last loop."""
@@ -110,7 +110,7 @@ def conv2d(x: np.ndarray, w: np.ndarray, b, dtype=np.float32, scale=None, bias=N
         _depthwise_nhwc(padded_nhwc(x, b, dtype), np.ascontiguousarray(w[:, 0].transpose(1, 2, 0), dtype=dtype),
                         *b.stride, *b.dilation, out)
         return finish(out.transpose(0, 3, 1, 2), scale, bias)
-    done = None if scale is None else \
+    done = None if scale is None or np.dtype(dtype) != np.float64 else \
         (float(scale), np.zeros(b.K) if bias is None else np.asarray(bias, np.float64).reshape(-1))
     out = np.empty((n, b.P, b.Q, b.K), dtype) if done is None else np.empty((n, b.K, b.P, b.Q), np.float32)
     if b.stride[0] == 1 and b.S * b.C >= ROW_PATCH_MIN:
@@ -120,7 +120,7 @@ def conv2d(x: np.ndarray, w: np.ndarray, b, dtype=np.float32, scale=None, bias=N
         wcols = np.ascontiguousarray(w.transpose(2, 3, 1, 0).reshape(-1, b.K), dtype=dtype)  # (R·S·C, K)
         kernel, macs = partial(_conv_by_im2col, wcols=wcols, b=b, done=done), wcols.size
     _over_images(lambda xs, outs: kernel(padded_nhwc(xs, b, dtype), outs), x, out, b.P * b.Q * macs)
-    return out if done is not None else out.transpose(0, 3, 1, 2)
+    return out if done is not None else finish(out.transpose(0, 3, 1, 2), scale, bias)
 
 
 def finish(sums: np.ndarray, scale=None, bias=None) -> np.ndarray:

@@ -98,10 +98,11 @@ def prepare_saturating(w: np.ndarray, b, acc_bits: int, x_max: float):
     """x -> :func:`conv_saturating` of integer ``x`` (|x| ≤ ``x_max``) for these weights, prepared once.
 
     The order (r, s, c) is cut into blocks that are sub-convolutions (runs of filter rows; of filter columns
-    when R = 1; of channels for 1×1), whose exact sums and sums of |x|·|w| run in the fast engines (float32 where exact).
-    An output whose running sum before a block plus that block's Σ|x||w| stays within the accumulator's range at
-    every block can never saturate: its exact sum is the saturating one, with no events. Only pixels with some
-    other output run the in-order kernel (on seed004_ic fixed(8,5) with 16-bit sums: none of them)."""
+    when R = 1; of channels for 1×1), whose exact sums and sums of |x|·|w| run in the fast engines (float32
+    where exact). An output whose running sum before a block plus that block's Σ|x||w| stays within the
+    accumulator's range at every block can never saturate: its exact sum is the saturating one, with no events.
+    Only the pixels with an output that fails this run the in-order kernel (on seed004_ic fixed(8,5) with 16-bit
+    sums: none)."""
     hi = (1 << (acc_bits - 1)) - 1
     blocks = _blocks(b, w)
     bound = x_max * max(float(np.abs(w[blk]).reshape(len(w), -1).sum(axis=1).max(initial=0)) for _, blk, _ in blocks)
