@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from unittest import mock
 
 import numpy as np
 import onnx
@@ -16,7 +17,7 @@ from onnx import helper
 from accelsim.cli import main as cli
 from accelsim.errors import AccelsimError
 from accelsim.frontend import load_onnx
-from accelsim.functional import run
+from accelsim.functional import reference, run
 from accelsim.ir import Layer, Network
 from onnx_builders import conv_net, model, sam_net, tensor
 
@@ -206,6 +207,33 @@ def test_info_does_not_import_networkx(tmp_path):
     code = ("import sys; from accelsim.cli import main; assert main(['info', sys.argv[1]]) == 0; "
             "assert 'networkx' not in sys.modules, 'networkx imported'")
     subprocess.run([sys.executable, "-c", code, str(path)], check=True, capture_output=True)
+
+
+def test_relu_overwrites_only_a_tensor_nobody_reads_again(tmp_path):
+    """The float reference's in-place ReLU: not on a graph input (the caller's array), not on a tensor a transpose
+    still views; on a conv output read by nothing else. Outputs equal onnxruntime's either way."""
+    rng = np.random.default_rng(2)
+    f32 = lambda *s: rng.standard_normal(s).astype(np.float32)
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),
+             helper.make_node("Transpose", ["c"], ["r"], perm=[0, 2, 3, 1]),
+             helper.make_node("Relu", ["c"], ["y2"]),
+             helper.make_node("Conv", ["x", "w2"], ["c2"]),
+             helper.make_node("Relu", ["c2"], ["y3"]),
+             helper.make_node("Relu", ["x"], ["y1"])]  # the input's last reader
+    path = tmp_path / "relus.onnx"
+    outs = {"y1": [2, 3, 5, 5], "r": [2, 5, 5, 4], "y2": [2, 4, 5, 5], "y3": [2, 4, 3, 3]}
+    onnx.save(model(nodes, {"x": [2, 3, 5, 5]}, outs, [tensor("w", f32(4, 3, 3, 3)), tensor("w2", f32(4, 3, 3, 3))]),
+              path)
+    x = f32(2, 3, 5, 5)
+    before = x.copy()
+    real = reference.IN_PLACE["relu"]
+    overwritten = []
+    with mock.patch.dict(reference.IN_PLACE, relu=lambda l, i: overwritten.append(l.output) or real(l, i)):
+        got = run(load_onnx(path), x)
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    for name, expected in zip([o.name for o in sess.get_outputs()], sess.run(None, {"x": before})):
+        np.testing.assert_allclose(got[name], expected, rtol=1e-5, atol=1e-5)
+    assert np.array_equal(x, before) and overwritten == ["y3"]
 
 
 def test_infer_wrong_input_shape_is_one_line_and_writes_nothing(tmp_path, capsys):
