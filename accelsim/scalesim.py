@@ -140,9 +140,6 @@ def load_topology(path, gemm: bool = False) -> Network:
                                [l.output for l in layers], source=str(path))
 
 
-
-
-
 def config_text(arch: Arch, dataflow: str) -> str:
     """A SCALE-Sim 3.0.0 config of a systolic architecture (CALC bandwidth mode, SCALE-Sim's default layout)."""
     c = arch.components

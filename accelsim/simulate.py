@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from copy import deepcopy
 from dataclasses import dataclass, field, replace
-from itertools import combinations
 from math import ceil, prod
 
 import numpy as np

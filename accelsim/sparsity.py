@@ -40,7 +40,7 @@ from math import ceil, log2, prod
 import numpy as np
 
 from .errors import AccelsimError
-from .ir import Absent, Network
+from .ir import Absent
 from .mapping.hierarchy import DIMS
 from .mapping.nest import Nest, dim_stats
 
@@ -141,8 +141,7 @@ def weight_zeros(net):
             return layer
         mask = np.asarray(w) != 0
         return layer if mask.all() else replace(layer, weight_mask=mask)
-    return Network.from_layers(net.name, [marked(l) for l in net.layers], net.inputs, net.outputs, net.source,
-                               dict(net.meta))
+    return net.with_layers([marked(l) for l in net.layers])
 
 
 def nest_mask(layer) -> np.ndarray | None:
@@ -198,10 +197,7 @@ def plan(pol: Policy, nest: Nest, zero_in: float, density_in: float, word_bits: 
             fmt = pol.formats.get((lv.name, t))
             if fmt is None or t not in lv.keeps:
                 continue
-            ext = nest.tile_extents(i)
-            elements = nest.shape.tensor_size(t, ext)
-            channels = ext["G"] * (ext["K"] if t == "W" else ext["N"] * ext["C"])
-            rates = fmt.rates(elements, max(1, elements // channels))
+            rates = _rates(fmt, nest.shape, t, nest.tile_extents(i))
             formats[(lv.name, t)] = rates
             for parent, child in nest.pairs(t):
                 noc = nest.noc_between(parent, child, t) if child == i else None
@@ -309,19 +305,24 @@ def dram_ratio(pol: Policy, dram: str, shape, t: str, density: float, word_bits:
     fmt = pol.formats.get((dram, t))
     if fmt is None:
         return None
-    ext = dict(shape.bounds)
+    per_nonzero, per_element = _rates(fmt, shape, t, dict(shape.bounds))
+    return density + (per_nonzero * density + per_element) / word_bits
+
+
+def _rates(fmt: SparseFormat, shape, t: str, ext: dict) -> tuple[float, float]:
+    """The format's metadata rates for tensor ``t`` in a tile of extents ``ext``: its rows are one filter (W) or
+    one input channel of one image (I)."""
     elements = shape.tensor_size(t, ext)
     channels = ext["G"] * (ext["K"] if t == "W" else ext["N"] * ext["C"])
-    per_nonzero, per_element = fmt.rates(elements, max(1, elements // channels))
-    return density + (per_nonzero * density + per_element) / word_bits
+    return fmt.rates(elements, max(1, elements // channels))
 
 
 def mac_counts(pol: Policy, p: Plan | None, macs: int, effectual_w: int, zero: float) -> tuple[int, int]:
     """(MACs issued, of which gated) of a layer: ``effectual_w`` of its ``macs`` have a non-zero weight, a
     ``zero`` fraction of its inputs are zero. Skipped MACs are not issued; a gated one has a zero operand."""
     skip = p.skip if p is not None else frozenset()
-    w_mode = "skip" if "W" in skip else ("none" if pol.zeros["W"] == "none" else "gate")
-    i_mode = "skip" if "I" in skip else ("none" if pol.zeros["I"] == "none" else "gate")
+    # skipping declared but without a format to find the non-zeros with: the zeros gate (module docstring)
+    w_mode, i_mode = ("skip" if t in skip else "none" if pol.zeros[t] == "none" else "gate" for t in "WI")
     if w_mode == "none":
         effectual_w = macs
     density_in = 1.0 - zero if i_mode == "skip" else 1.0

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import threads
-from ..arch.array import ArrayConfig  # noqa: F401  (the array's parameters; re-exported)
+from ..arch.array import ArrayConfig
 from ..errors import AccelsimError
 from ..formats import Fixed, Format, parse
 from ..functional.quantized import LayerStats
@@ -288,10 +288,9 @@ class AnalogExecutor:
 
 def executor_for(arch) -> AnalogExecutor | None:
     """The analog executor an architecture file asks for (its ``analog:`` section), or None for digital ones."""
-    section = arch.raw.get("analog")
-    if not section:
+    if not arch.raw.get("analog"):
         return None
-    cfg = ArrayConfig.from_dict(dict(section), f"{arch.path}: analog.")
+    cfg = ArrayConfig.of(arch)
     fmts = arch.formats or {}
     return AnalogExecutor(cfg, fmts.get("weights", "fixed(8)"), fmts.get("activations", "fixed(8)"))
 

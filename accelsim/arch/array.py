@@ -36,6 +36,11 @@ class ArrayConfig:
             raise AccelsimError(f"{where}rows, cell_bits, adc_bits must be >= 1 and adc_full_scale in (0, 1]")
         return cfg
 
+    @classmethod
+    def of(cls, arch) -> "ArrayConfig":
+        """The array of an architecture file's ``analog:`` section (defaults where it is absent)."""
+        return cls.from_dict(dict(arch.raw.get("analog") or {}), f"{arch.path}: analog.")
+
     @property
     def levels(self) -> int:
         return self.adc_levels or (1 << self.adc_bits)

@@ -50,7 +50,7 @@ class InMemoryModel(ArchModel):
 
     @property
     def config(self) -> ArrayConfig:
-        return ArrayConfig.from_dict(dict(self.arch.raw.get("analog") or {}), f"{self.arch.path}: analog.")
+        return ArrayConfig.of(self.arch)
 
     @property
     def input_planes(self) -> int:

@@ -25,7 +25,7 @@ KINDS = {
     "unit": (set(), set()),
 }
 TOP_KEYS = ("name", "family", "clock_mhz", "word_bits", "formats", "components")
-OPTIONAL_KEYS = ("energy_scale_pj", "layer_pipeline", "analog")  # analog: checked by accelsim.analog.ArrayConfig
+OPTIONAL_KEYS = ("energy_scale_pj", "layer_pipeline", "analog")  # analog: checked by accelsim.arch.array.ArrayConfig
 #: component parameters any family reads -> what they must be
 PARAMETERS = {
     **dict.fromkeys(("size_kb", "size_words", "size_bytes", "word_bits", "bandwidth", "rows", "cols", "lanes", "tn",

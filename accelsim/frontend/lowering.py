@@ -84,6 +84,7 @@ class _Context:
 
 
 def attrs_of(node) -> dict:
+    """An ONNX node's attributes by name, as Python values."""
     return {a.name: helper.get_attribute_value(a) for a in node.attribute}
 
 

@@ -168,8 +168,8 @@ def _fold_constants(nodes, consts, shapes, where, opset):
     remaining = []
     for node in nodes:
         if node.op_type == "Shape" and node.input[0] in shapes and node.domain in ("", "ai.onnx"):
-            start = _attr(node, "start", 0)
-            end = _attr(node, "end", None)
+            attrs = lowering.attrs_of(node)
+            start, end = attrs.get("start", 0), attrs.get("end")
             consts[node.output[0]] = np.array(shapes[node.input[0]][start:end], dtype=np.int64)
         elif (node.domain in ("", "ai.onnx") and node.op_type not in NONDETERMINISTIC
               and all(i == "" or i in consts for i in node.input) and not _has_subgraph(node)):
@@ -203,10 +203,3 @@ def _evaluate(node, consts, where, opset):
     except Exception as exc:
         raise AccelsimError(f"{where}: node '{node.name}' ({node.op_type}): cannot fold constant "
                             f"({_first_line(exc)})") from None
-
-
-def _attr(node, name, default):
-    for a in node.attribute:
-        if a.name == name:
-            return helper.get_attribute_value(a)
-    return default

@@ -34,5 +34,4 @@ def prune(net: Network, rates: dict, threshold: float = 0.0) -> Network:
         w["W_plus"] = np.where(plus > threshold, w["W_plus"], -np.inf).astype(np.float32)
         w["W_minus"] = np.where(minus > threshold, w["W_minus"], np.inf).astype(np.float32)
         return replace(layer, weights=w)
-    return Network.from_layers(net.name, [pruned(l) for l in net.layers], net.inputs, net.outputs, net.source,
-                               dict(net.meta))
+    return net.with_layers([pruned(l) for l in net.layers])

@@ -34,6 +34,11 @@ class Network:
     def from_layers(cls, name, layers: list[Layer], inputs, outputs, source="", meta=None) -> "Network":
         return cls(name, list(layers), dict(inputs), list(outputs), source, meta or {})
 
+    def with_layers(self, layers: list[Layer], inputs=None) -> "Network":
+        """A copy of this network with other layers (a transform's), and other graph input shapes if given."""
+        return Network.from_layers(self.name, layers, self.inputs if inputs is None else inputs, self.outputs,
+                                   self.source, dict(self.meta))
+
     @cached_property
     def graph(self) -> "nx.DiGraph":
         """The layers as a DiGraph; once built, the source of :attr:`layers` (so edits to it show there)."""

@@ -104,11 +104,11 @@ def prepare_saturating(w: np.ndarray, b, acc_bits: int, x_max: float):
     Only the pixels with an output that fails this run the in-order kernel (on seed004_ic fixed(8,5) with 16-bit
     sums: none)."""
     hi = (1 << (acc_bits - 1)) - 1
-    blocks = _blocks(b, w)
-    bound = x_max * max(float(np.abs(w[blk]).reshape(len(w), -1).sum(axis=1).max(initial=0)) for _, blk, _ in blocks)
+    blocks = [(window, w[blk], np.abs(w[blk]), sub) for window, blk, sub in _blocks(b, w)]
+    bound = x_max * max(float(a.reshape(len(a), -1).sum(axis=1).max(initial=0)) for _, _, a, _ in blocks)
     dtype = np.float32 if bound < 2 ** 24 else np.float64
-    convs = [(window, prepare_conv(w[blk], sub, dtype), prepare_conv(np.abs(w[blk]), sub, dtype))
-             for window, blk, sub in blocks] if bound < 2 ** 53 else []
+    convs = [(window, prepare_conv(wb, sub, dtype), prepare_conv(ab, sub, dtype))
+             for window, wb, ab, sub in blocks] if bound < 2 ** 53 else []
     if any(f is None for _, f, _ in convs):  # a float64 grouped conv: no fast engine, every pixel in order
         convs = []
 

@@ -50,7 +50,6 @@ def _choices(n: int, limit: int) -> list[int]:
     return sorted(out) or [1]
 
 
-
 @dataclass
 class Scored:
     mapping: Mapping

@@ -428,8 +428,8 @@ class Nest:
                 targets = (c, operand) if child == n_levels and not split else (c,)
 
                 def add(comp, action, n):
-                    for into in targets:
-                        if n:
+                    if n:
+                        for into in targets:
                             slot = into.setdefault((comp, t), {})
                             slot[action] = slot.get(action, 0) + n
 

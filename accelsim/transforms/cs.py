@@ -59,5 +59,4 @@ def cs(net: Network, rd: int, seed: int = 0, calibration: np.ndarray | None = No
     layers = [fitted if l is first else l for l in net.layers]
     at = layers.index(fitted)
     inputs = {name: ((shape[0], n) if name == first.inputs[0] else shape) for name, shape in net.inputs.items()}
-    return Network.from_layers(net.name, layers[:at] + [projection] + layers[at:], inputs, net.outputs, net.source,
-                               dict(net.meta))
+    return net.with_layers(layers[:at] + [projection] + layers[at:], inputs)

@@ -8,13 +8,13 @@ import onnx
 from onnx import helper, numpy_helper
 
 from ..errors import AccelsimError
+from ..frontend import load_onnx
+from ..frontend.lowering import attrs_of
 from ..io import atomic_path
 
 
 def export(net, source, out) -> None:
     """Write ``net`` (a transform of the model in ``source``) to ``out``."""
-    from ..frontend import load_onnx
-
     original = {l.name: l for l in load_onnx(source).layers}
     model = onnx.load(str(source))
     graph = model.graph
@@ -39,14 +39,13 @@ def export(net, source, out) -> None:
         if w.shape == w0.shape:  # pruned: zero the initializer where the weights became zero
             value = np.where(_layout(node, np.asarray(w) != 0), value, 0).astype(value.dtype)
         else:  # refit to measurements: the layer's new weights, in the node's layout
-            alpha = _attr(node, "alpha", 1.0)
+            alpha = attrs_of(node).get("alpha", 1.0)
             if not np.allclose(_layout(node, np.asarray(w0)), value * alpha, rtol=1e-5, atol=1e-6):
                 raise AccelsimError(f"{source}: {node.name}: weights folded with another node; cannot refit them")
             value = (_layout(node, np.asarray(w, np.float64)) / alpha).astype(value.dtype)
         init.CopyFrom(numpy_helper.from_array(value, init.name))
     for layer in added:
-        consumer = next(n for l, n in ((l, nodes[l.name]) for l in net.layers if l.name in nodes)
-                        if layer.output in l.inputs)
+        consumer = next(nodes[l.name] for l in net.layers if l.name in nodes and layer.output in l.inputs)
         phi = numpy_helper.from_array(np.ascontiguousarray(np.asarray(layer.weights["W"]).T), "cs_projection")
         graph.initializer.append(phi)
         at = list(graph.node).index(consumer)
@@ -59,15 +58,6 @@ def export(net, source, out) -> None:
 
 def _layout(node, ir: np.ndarray) -> np.ndarray:
     """An IR weight array (outputs first) in the node's initializer layout."""
-    if node.op_type == "Conv":
-        return ir
-    if node.op_type == "Gemm" and _attr(node, "transB", 0):
+    if node.op_type == "Conv" or (node.op_type == "Gemm" and attrs_of(node).get("transB", 0)):
         return ir
     return ir.T
-
-
-def _attr(node, name, default):
-    for a in node.attribute:
-        if a.name == name:
-            return helper.get_attribute_value(a)
-    return default

@@ -60,7 +60,7 @@ def prune(net: Network, method: str = "random", amount=0.5, seed: int = 0, layer
     for layer in net.layers:
         chosen = layer.op in ("conv", "dense") and "W" in layer.weights and (layers is None or layer.name in layers)
         out.append(_pruned(layer, method, amount, rng, net) if chosen else layer)
-    return Network.from_layers(net.name, out, net.inputs, net.outputs, net.source, dict(net.meta))
+    return net.with_layers(out)
 
 
 def _pruned(layer, method, amount, rng, net):
