@@ -262,8 +262,6 @@ def _with_masks(net, fmt):
     """The net with each dense layer's zero weights — as the format holds them — recorded for the timing path."""
     from dataclasses import replace
 
-    from accelsim.ir import Network
-
     layers = []
     for layer in net.layers:
         if layer.op == "dense":
@@ -272,7 +270,7 @@ def _with_masks(net, fmt):
             mask = np.asarray(held) != 0
             layer = replace(layer, weight_mask=None if mask.all() else mask)
         layers.append(layer)
-    return Network.from_layers(net.name, layers, net.inputs, net.outputs, net.source, dict(net.meta))
+    return net.with_layers(layers)
 
 
 # ---- report ----------------------------------------------------------------------------------------------------

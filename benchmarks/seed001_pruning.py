@@ -36,7 +36,7 @@ def magnitude_pruned(net: Network, keep: float) -> Network:
     w = first.weights["W"]
     cut = np.quantile(np.abs(w), 1 - keep) if keep < 1 else -1.0
     layers = [replace(first, weights={**first.weights, "W": np.where(np.abs(w) > cut, w, 0).astype(w.dtype)})]
-    return Network.from_layers(net.name, layers + net.layers[1:], net.inputs, net.outputs, net.source)
+    return net.with_layers(layers + net.layers[1:])
 
 
 def main():
