@@ -83,10 +83,12 @@ def test_fp32_tf32_and_dlfloat_presets():
     assert dl.quantize([2.0 ** -31, 2.0 ** -32])[1] in (0.0, 2.0 ** -30)  # no subnormals: 0 or the smallest normal
 
 
-def python_fixed(x: float, w: int, f: int) -> int:
-    """Plain-Python reference: round half to even (Python's round) and saturate."""
-    q = round(x * 2 ** f)
-    return max(-(2 ** (w - 1)), min(2 ** (w - 1) - 1, q))
+def python_fixed(x: float, w: int, f: int, rounding: str = "rne", overflow: str = "sat") -> int:
+    """Plain-Python reference: round (half to even: Python's round; toward zero; floor), then saturate or wrap in
+    two's complement."""
+    q = {"rne": round, "trunc": math.trunc, "floor": math.floor}[rounding](x * 2 ** f)
+    lo, hi = -(2 ** (w - 1)), 2 ** (w - 1) - 1
+    return (q - lo) % 2 ** w + lo if overflow == "wrap" else max(lo, min(hi, q))
 
 
 @settings(max_examples=60, deadline=None)
@@ -96,6 +98,27 @@ def test_fixed_point_equals_integer_reference(x, w, f):
     q, frac = parse(f"fixed({w},{f})").to_int(x)
     assert frac == f
     assert q.tolist() == [python_fixed(v, w, f) for v in x.tolist()]
+
+
+@settings(max_examples=80, deadline=None)
+@given(x=arrays(np.float64, 40, elements=st.floats(-300, 300, allow_nan=False)), w=st.integers(4, 24),
+       f=st.integers(-2, 12), rounding=st.sampled_from(["rne", "trunc", "floor"]),
+       overflow=st.sampled_from(["sat", "wrap"]), float32=st.booleans())
+def test_every_rounding_and_overflow_mode_equals_integer_reference(x, w, f, rounding, overflow, float32):
+    """Words and the overflow count of the encoding kernel, in float32 and float64, against Python integers."""
+    x = x.astype(np.float32) if float32 else x
+    fmt = parse(f"fixed({w},{f},round={rounding},overflow={overflow})")
+    q, _, overflows = fmt.encode(x)
+    expected = [python_fixed(v, w, f, rounding, overflow) for v in x.astype(np.float64).tolist()]
+    assert q.astype(np.int64).tolist() == expected
+    assert overflows == sum(python_fixed(v, w, f, rounding, "sat") != python_fixed(v, w + 60, f, rounding)
+                            for v in x.astype(np.float64).tolist())
+
+
+def test_non_finite_values_saturate_and_count_as_overflows():
+    """±inf saturate to the extreme words, NaN to the most negative one; each counts as an overflow."""
+    q, _, overflows = parse("fixed(8,2)").encode(np.array([np.inf, -np.inf, np.nan, 1.0], np.float32))
+    assert q.tolist() == [127, -128, -128, 4] and overflows == 3
 
 
 def test_fixed_rounding_and_overflow_modes():

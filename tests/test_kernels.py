@@ -19,7 +19,7 @@ from accelsim.errors import AccelsimError
 from accelsim.ir.layer import LoopBounds
 from accelsim.kernels import (SEED004_TABLE1, SEED004_ZERO_FACTOR, conv_saturating, gemm_saturating, maxpool2d,
                               multiprecision_dot, pack_signs, xnor_gemm)
-from accelsim.kernels import mac
+from accelsim.kernels import conv as conv_kernels, mac
 from accelsim.kernels.conv import finish, prepare
 from accelsim.kernels.quantize import fixed_l2_errors
 
@@ -137,16 +137,20 @@ def random_conv(stride, dilation, pads, groups, seed, magnitude=50):
 
 
 @settings(max_examples=25, deadline=None)
-@given(**conv_cases, dtype=st.sampled_from([np.float32, np.float64]), workers=st.sampled_from([1, 2, 3]))
-def test_prepared_convolutions_equal_python_integers(stride, dilation, pads, groups, seed, dtype, workers):
+@given(**conv_cases, dtype=st.sampled_from([np.float32, np.float64]), workers=st.sampled_from([1, 2, 3]),
+       one_image_a_block=st.booleans())
+def test_prepared_convolutions_equal_python_integers(stride, dilation, pads, groups, seed, dtype, workers,
+                                                     one_image_a_block):
     """onnxruntime's float32 Conv and the float64 BLAS (and depthwise) kernel on small integers: exact, with the
-    batch shared among threads (2 workers, one image each) or run inline (1 worker, or more workers than images)."""
+    batch shared among threads (2 workers, one image each) or run inline (1 worker, or more workers than images),
+    and the im2col GEMMs over the whole batch at once or (a 1-element buffer) one image at a time."""
     b, x, wt = random_conv(stride, dilation, pads, groups, seed)
     conv = prepare(wt.astype(dtype), b, dtype)
     if conv is None:  # float64 grouped convs fall back to the reference (not a kernel)
         assert dtype == np.float64 and groups == "two"
         return
-    with mock.patch.object(threads, "configure", lambda: workers):
+    with mock.patch.object(threads, "configure", lambda: workers), \
+            mock.patch.object(conv_kernels, "BUFFER_ELEMENTS", 1 if one_image_a_block else conv_kernels.BUFFER_ELEMENTS):
         got = conv(x.astype(dtype))
     assert got.shape == (2, b.K, b.P, b.Q) and got.dtype == dtype
     assert np.array_equal(got, python_conv(x, wt, b)[0])

@@ -4,14 +4,16 @@ float32 convolutions run in onnxruntime (one single-node Conv session per layer:
 measured 2× faster than the BLAS kernel below on seed004_ic, and exact for integer-valued operands whose partial
 sums stay below 2^24 — every product and partial sum is then an integer float32 holds). float64 ones (exact
 integer sums below 2^53), which onnxruntime has no Conv for, are BLAS GEMMs over cache-sized batches of
-im2col rows on channels-last data:
+patches:
 
 numpy's im2col (a strided view copied at once) moves the whole batch's patches through memory, and its copy
-loops crawl when the contiguous run is short (3 input channels); here a numba loop copies each filter row's
-S·C contiguous values of a channels-last input into a buffer of about 1 MB that the GEMM then reads while it is
-still in cache. Products are summed by BLAS in the operands' dtype (exact for integer-valued operands whose
-partial sums fit its mantissa). A batch is shared among the policy's threads, each running single-threaded GEMMs
-on its own images (seed004_ic fixed(16) end to end: 1.4× one thread of BLAS GEMMs).
+loops crawl on short contiguous runs; here numba loops copy patches into a buffer of about 1 MB that the GEMM
+then reads while it is still in cache — filter-row patches of a channels-last input (runs of S·C values), or,
+when S·C is small (an RGB first layer) or the vertical stride is not 1, im2col columns of an NCHW input (runs of
+an output row's Q values: seed004_ic's 3-channel conv 1.2-1.3× faster than S·C = 15 runs of channels-last
+rows). Products are summed by BLAS in the operands' dtype (exact for integer-valued operands whose partial sums
+fit its mantissa). A batch is shared among the policy's threads, each running single-threaded GEMMs on its own
+images (seed004_ic fixed(16) end to end: 1.4× one thread of BLAS GEMMs).
 """
 from __future__ import annotations
 
@@ -26,26 +28,27 @@ from .. import threads
 
 BUFFER_ELEMENTS = 1 << 17  # im2col rows per GEMM: about 1 MB of float64, L2-sized (each thread has its own)
 SMALL_GEMM = 1 << 26       # multiply-adds of a GEMM below which it runs on one BLAS thread
-ROW_PATCH_MIN = 32         # S·C below which full im2col rows beat filter-row patches (seed004_ic's 3-channel conv)
+ROW_PATCH_MIN = 32         # S·C below which im2col columns beat filter-row patches (seed004_ic's 3-channel conv)
 
 
 @numba.njit(cache=True, nogil=True)
-def _im2col_rows(xp, n0, n1, P, Q, R, S, sh, sw, dh, dw, out):
-    """Rows (n, p, q) for n in [n0, n1) of the patches of padded channels-last ``xp`` (N, H, W·C); columns
-    (r, s, c). Without horizontal dilation each filter row's S·C values are one contiguous run."""
-    C = out.shape[1] // (R * S)
-    run = S * C if dw == 1 else C
-    for i in range((n1 - n0) * P):
-        n, p = n0 + i // P, i % P
-        for q in range(Q):
-            row, col = i * Q + q, 0
+def _im2col_columns(xp, n0, n1, P, Q, R, S, sh, sw, dh, dw, out):
+    """out[(c, r, s), (n − n0, p, q)] = xp[n, c, p·sh + r·dh, q·sw + s·dw] for n in [n0, n1) of padded NCHW
+    ``xp``: im2col transposed, so that each copy is one output row's Q values (contiguous without horizontal
+    stride) rather than a filter row's S·C (15 for an RGB 5×5 filter: 2-3× slower to copy)."""
+    C, PQ = xp.shape[1], P * Q
+    for n in range(n0, n1):
+        for c in range(C):
             for r in range(R):
-                h = p * sh + r * dh
-                for s in range(0, S, run // C):
-                    start = (q * sw + s * dw) * C
-                    for t in range(run):
-                        out[row, col + t] = xp[n, h, start + t]
-                    col += run
+                for s in range(S):
+                    row = out[(c * R + r) * S + s]
+                    for p in range(P):
+                        src, d, o = xp[n, c, p * sh + r * dh], (n - n0) * PQ + p * Q, s * dw
+                        if sw == 1:
+                            row[d:d + Q] = src[o:o + Q]
+                        else:
+                            for q in range(Q):
+                                row[d + q] = src[o + q * sw]
 
 
 @numba.njit(cache=True, nogil=True)
@@ -90,20 +93,30 @@ def supports(b) -> bool:
 
 def padded_nhwc(x: np.ndarray, b, dtype) -> np.ndarray:
     """NCHW ``x`` zero-padded by the conv's pads, channels-last, in ``dtype``."""
+    return _padded(x, b, dtype, channels_last=True)
+
+
+def _padded(x: np.ndarray, b, dtype, channels_last: bool) -> np.ndarray:
+    """NCHW ``x`` zero-padded by the conv's pads in ``dtype``: channels-last (N, H, W, C), else NCHW."""
     pt, pl, pb, pr = b.pads
-    xp = np.zeros((x.shape[0], x.shape[2] + pt + pb, x.shape[3] + pl + pr, x.shape[1]), dtype)
-    xp[:, pt:pt + x.shape[2], pl:pl + x.shape[3]] = x.transpose(0, 2, 3, 1)
+    n, c, h, w = x.shape
+    if channels_last:
+        xp = np.zeros((n, h + pt + pb, w + pl + pr, c), dtype)
+        xp[:, pt:pt + h, pl:pl + w] = x.transpose(0, 2, 3, 1)
+    else:
+        xp = np.zeros((n, c, h + pt + pb, w + pl + pr), dtype)
+        xp[:, :, pt:pt + h, pl:pl + w] = x
     return xp
 
 
 def conv2d(x: np.ndarray, w: np.ndarray, b, dtype=np.float32, scale=None, bias=None) -> np.ndarray:
     """out[n,k,p,q] = Σ_{c,r,s} x[n, c, p·sh + r·dh − pt, q·sw + s·dw − pl] · w[k, c, r, s] (groups = 1, or
-    depthwise), summed in ``dtype``; no bias. Returned as an NCHW view of a channels-last array (the next conv
-    reads it as is). With ``scale``, :func:`finish`'s float32 (sums · scale + bias) instead; from float64 sums a
-    contiguous NCHW array made block by block while they are in cache (no full-size float64 array, no passes).
-    With vertical stride 1 (and S·C not tiny) the sums are Σ_r (row patches shifted by r·dh rows) @ W_r: R GEMMs
-    over patches a factor R smaller than im2col's; otherwise full im2col rows, one GEMM. Depthwise convolutions
-    run as a direct channels-last loop."""
+    depthwise), summed in ``dtype``; no bias. NCHW out: a view of a channels-last array from filter rows (the
+    next conv reads it as is). With ``scale``, :func:`finish`'s float32 (sums · scale + bias) instead; from float64
+    sums a contiguous NCHW array made block by block while they are in cache (no full-size float64 array, no
+    passes). With vertical stride 1 (and S·C not tiny) the sums are Σ_r (row patches shifted by r·dh rows) @ W_r:
+    R GEMMs over patches a factor R smaller than im2col's; otherwise W @ im2col columns, one GEMM. Depthwise
+    convolutions run as a direct channels-last loop."""
     n = x.shape[0]
     if b.groups > 1:
         out = np.empty((n, b.P, b.Q, b.K), dtype)
@@ -112,15 +125,19 @@ def conv2d(x: np.ndarray, w: np.ndarray, b, dtype=np.float32, scale=None, bias=N
         return finish(out.transpose(0, 3, 1, 2), scale, bias)
     done = None if scale is None or np.dtype(dtype) != np.float64 else \
         (float(scale), np.zeros(b.K) if bias is None else np.asarray(bias, np.float64).reshape(-1))
-    out = np.empty((n, b.P, b.Q, b.K), dtype) if done is None else np.empty((n, b.K, b.P, b.Q), np.float32)
-    if b.stride[0] == 1 and b.S * b.C >= ROW_PATCH_MIN:
+    by_rows = b.stride[0] == 1 and b.S * b.C >= ROW_PATCH_MIN
+    if by_rows:
         wrows = np.ascontiguousarray(w.transpose(2, 3, 1, 0).reshape(b.R, -1, b.K), dtype=dtype)  # (R, S·C, K)
-        kernel, macs = partial(_conv_by_filter_rows, wrows=wrows, b=b, done=done), wrows[0].size
+        kernel, gemm = partial(_conv_by_filter_rows, wrows=wrows, b=b, done=done), wrows[0].size
     else:
-        wcols = np.ascontiguousarray(w.transpose(2, 3, 1, 0).reshape(-1, b.K), dtype=dtype)  # (R·S·C, K)
-        kernel, macs = partial(_conv_by_im2col, wcols=wcols, b=b, done=done), wcols.size
-    _over_images(lambda xs, outs: kernel(padded_nhwc(xs, b, dtype), outs), x, out, b.P * b.Q * macs)
-    return out if done is not None else finish(out.transpose(0, 3, 1, 2), scale, bias)
+        wmat = np.ascontiguousarray(w.reshape(b.K, -1), dtype=dtype)  # (K, C·R·S)
+        kernel, gemm = partial(_conv_by_im2col, wmat=wmat, b=b, done=done), wmat.size
+    shape = (n, b.K, b.P, b.Q) if done is not None or not by_rows else (n, b.P, b.Q, b.K)
+    out = np.empty(shape, np.float32 if done is not None else dtype)
+    _over_images(lambda xs, outs: kernel(_padded(xs, b, dtype, channels_last=by_rows), outs), x, out, gemm * b.P * b.Q)
+    if done is not None:
+        return out
+    return finish(out.transpose(0, 3, 1, 2) if by_rows else out, scale, bias)
 
 
 def finish(sums: np.ndarray, scale=None, bias=None) -> np.ndarray:
@@ -138,9 +155,9 @@ def finish(sums: np.ndarray, scale=None, bias=None) -> np.ndarray:
 
 @numba.njit(cache=True, nogil=True)
 def _finish_block(acc, dst, scale, bias):
-    """:func:`finish` of one block of sums, acc (m, P·Q, K), into float32 dst (m, K, P·Q): acc·scale is exact (a
-    power of two), so one rounding to float64 with the bias and one to float32, as numpy's passes do (2-3× faster
-    than them, and transposed on the way)."""
+    """:func:`finish` of one block of sums, acc (m, P·Q, K) (any strides: filter rows' block, or a view of
+    im2col's (K, m·P·Q)), into float32 dst (m, K, P·Q): acc·scale is exact (a power of two), so one rounding to
+    float64 with the bias and one to float32, as numpy's passes do (2-3× faster than them, transposed if need be)."""
     m, pq, K = acc.shape
     for i in range(m):
         for k in range(K):
@@ -170,21 +187,21 @@ def _pool(workers: int) -> ThreadPoolExecutor:
     return ThreadPoolExecutor(workers, thread_name_prefix="accelsim-conv")
 
 
-def _conv_by_im2col(xp, out, wcols, b, done):
-    """out (N, P, Q, K) = im2col rows @ wcols, over cache-sized batches of images; with ``done`` (scale, bias),
-    out (N, K, P, Q) float32 is their :func:`finish`."""
-    n = xp.shape[0]
-    step = min(n, max(1, BUFFER_ELEMENTS // (b.P * b.Q * wcols.shape[0])))
-    cols = np.empty((step * b.P * b.Q, wcols.shape[0]), wcols.dtype)
-    sums = None if done is None else np.empty((step, b.P * b.Q, b.K), wcols.dtype)
+def _conv_by_im2col(xp, out, wmat, b, done):
+    """out (N, K, P, Q) = wmat (K, C·R·S) @ im2col columns, over cache-sized batches of images; with ``done``
+    (scale, bias), float32 out is their :func:`finish`."""
+    n, pq = xp.shape[0], b.P * b.Q
+    step = min(n, max(1, BUFFER_ELEMENTS // (pq * wmat.shape[1])))
+    cols = np.empty((wmat.shape[1], step * pq), wmat.dtype)
+    sums = np.empty((b.K, step * pq), wmat.dtype)
     for n0 in range(0, n, step):
-        n1 = min(n, n0 + step)
-        rows = (n1 - n0) * b.P * b.Q
-        _im2col_rows(xp.reshape(n, xp.shape[1], -1), n0, n1, b.P, b.Q, b.R, b.S, *b.stride, *b.dilation, cols)
-        acc = out[n0:n1].reshape(rows, b.K) if done is None else sums[:n1 - n0].reshape(rows, b.K)
-        np.matmul(cols[:rows], wcols, out=acc)
-        if done is not None:
-            _finish_block(sums[:n1 - n0], out[n0:n1].reshape(n1 - n0, b.K, -1), *done)
+        m = min(n, n0 + step) - n0
+        _im2col_columns(xp, n0, n0 + m, b.P, b.Q, b.R, b.S, *b.stride, *b.dilation, cols)
+        acc = np.matmul(wmat, cols[:, :m * pq], out=sums[:, :m * pq]).reshape(b.K, m, pq).transpose(1, 0, 2)
+        if done is None:
+            out[n0:n0 + m].reshape(m, b.K, pq)[...] = acc
+        else:
+            _finish_block(acc.transpose(0, 2, 1), out[n0:n0 + m].reshape(m, b.K, pq), *done)
 
 
 def prepare(w: np.ndarray, b, dtype):
