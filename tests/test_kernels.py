@@ -3,6 +3,7 @@ the prepared convolutions (onnxruntime, BLAS), max pooling, XNOR-popcount dot pr
 the threading policy."""
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -285,6 +286,29 @@ def test_a_busy_process_counts_as_load_and_free_cores_stay_in_range():
         busy.kill()
         busy.wait()
     assert 1 <= threads.free_cores() <= threads.cores()
+
+
+FAULTS_OF_A_REALLOCATION = """
+import resource, sys, numpy as np
+from accelsim import threads
+threads.configure()
+np.ones(40 << 17)  # 40 MB touched, then freed
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+again = np.ones(40 << 17)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc")
+def test_an_array_freed_under_the_policy_is_reused_without_page_faults():
+    """After configure(), a 40 MB array allocated again comes from the freed memory (no page faults); with malloc's
+    own variable set (the policy then leaves malloc alone), from fresh pages."""
+    def faults(**env):
+        run = subprocess.run([sys.executable, "-c", FAULTS_OF_A_REALLOCATION], capture_output=True, text=True,
+                             check=True, env={k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")} | env)
+        return int(run.stdout)
+    assert faults() == 0
+    assert faults(MALLOC_ARENA_MAX="8") > 10  # 40 MB of 4 kB pages, or of 2 MB huge pages
 
 
 def test_configure_gives_numba_and_numpys_blas_the_policy_thread_count():

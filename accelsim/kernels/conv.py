@@ -32,18 +32,17 @@ ROW_PATCH_MIN = 32         # S·C below which im2col columns beat filter-row pat
 
 
 @numba.njit(cache=True, nogil=True)
-def _im2col_columns(xp, n0, n1, P, Q, R, S, sh, sw, dh, dw, out):
-    """out[(c, r, s), (n − n0, p, q)] = xp[n, c, p·sh + r·dh, q·sw + s·dw] for n in [n0, n1) of padded NCHW
-    ``xp``: im2col transposed, so that each copy is one output row's Q values (contiguous without horizontal
+def _im2col_columns(xp, P, Q, R, S, sh, sw, dh, dw, out):
+    """out[(c, r, s), (n, p, q)] = xp[n, c, p·sh + r·dh, q·sw + s·dw] of padded NCHW images ``xp``: im2col transposed, so that each copy is one output row's Q values (contiguous without horizontal
     stride) rather than a filter row's S·C (15 for an RGB 5×5 filter: 2-3× slower to copy)."""
     C, PQ = xp.shape[1], P * Q
-    for n in range(n0, n1):
+    for n in range(xp.shape[0]):
         for c in range(C):
             for r in range(R):
                 for s in range(S):
                     row = out[(c * R + r) * S + s]
                     for p in range(P):
-                        src, d, o = xp[n, c, p * sh + r * dh], (n - n0) * PQ + p * Q, s * dw
+                        src, d, o = xp[n, c, p * sh + r * dh], n * PQ + p * Q, s * dw
                         if sw == 1:
                             row[d:d + Q] = src[o:o + Q]
                         else:
@@ -52,19 +51,20 @@ def _im2col_columns(xp, n0, n1, P, Q, R, S, sh, sw, dh, dw, out):
 
 
 @numba.njit(cache=True, nogil=True)
-def _row_patches(xp, n0, n1, Q, S, sw, dw, out):
-    """out[n - n0, h·Q + q, (s, c)] = xp[n, h, (q·sw + s·dw)·C + c] for every padded row h: the patches of one
-    filter row, a factor R smaller than full im2col rows (filter rows are then offsets into these)."""
+def _row_patches(xp, Q, S, sw, dw, out):
+    """out[n, h·Q + q, (s, c)] = xp[n, h, (q·sw + s·dw)·C + c] of padded channels-last images ``xp`` (N, H, W·C),
+    for every padded row h: the patches of one filter row, a factor R smaller than full im2col rows (filter rows
+    are then offsets into these)."""
     C = out.shape[2] // S
     run = S * C if dw == 1 else C
-    for i in range(n1 - n0):
+    for i in range(xp.shape[0]):
         for h in range(xp.shape[1]):
             for q in range(Q):
                 row, col = h * Q + q, 0
                 for s in range(0, S, run // C):
                     start = (q * sw + s * dw) * C
                     for t in range(run):
-                        out[i, row, col + t] = xp[n0 + i, h, start + t]
+                        out[i, row, col + t] = xp[i, h, start + t]
                     col += run
 
 
@@ -93,20 +93,25 @@ def supports(b) -> bool:
 
 def padded_nhwc(x: np.ndarray, b, dtype) -> np.ndarray:
     """NCHW ``x`` zero-padded by the conv's pads, channels-last, in ``dtype``."""
-    return _padded(x, b, dtype, channels_last=True)
+    return _pad_into(np.zeros((len(x), *_padded_shape(x, b, True)), dtype), x, b, True)
 
 
-def _padded(x: np.ndarray, b, dtype, channels_last: bool) -> np.ndarray:
-    """NCHW ``x`` zero-padded by the conv's pads in ``dtype``: channels-last (N, H, W, C), else NCHW."""
+def _padded_shape(x: np.ndarray, b, channels_last: bool) -> tuple:
+    """One image of NCHW ``x`` padded by the conv's pads: (H, W, C) channels-last, else (C, H, W)."""
     pt, pl, pb, pr = b.pads
-    n, c, h, w = x.shape
+    c, h, w = x.shape[1:]
+    return (h + pt + pb, w + pl + pr, c) if channels_last else (c, h + pt + pb, w + pl + pr)
+
+
+def _pad_into(buf: np.ndarray, x: np.ndarray, b, channels_last: bool) -> np.ndarray:
+    """buf[:len(x)], padded images whose borders are zero, with NCHW ``x`` copied inside (cast to buf's dtype)."""
+    pt, pl = b.pads[:2]
+    m, _, h, w = x.shape
     if channels_last:
-        xp = np.zeros((n, h + pt + pb, w + pl + pr, c), dtype)
-        xp[:, pt:pt + h, pl:pl + w] = x.transpose(0, 2, 3, 1)
+        buf[:m, pt:pt + h, pl:pl + w] = x.transpose(0, 2, 3, 1)
     else:
-        xp = np.zeros((n, c, h + pt + pb, w + pl + pr), dtype)
-        xp[:, :, pt:pt + h, pl:pl + w] = x
-    return xp
+        buf[:m, :, pt:pt + h, pl:pl + w] = x
+    return buf[:m]
 
 
 def conv2d(x: np.ndarray, w: np.ndarray, b, dtype=np.float32, scale=None, bias=None) -> np.ndarray:
@@ -134,7 +139,7 @@ def conv2d(x: np.ndarray, w: np.ndarray, b, dtype=np.float32, scale=None, bias=N
         kernel, gemm = partial(_conv_by_im2col, wmat=wmat, b=b, done=done), wmat.size
     shape = (n, b.K, b.P, b.Q) if done is not None or not by_rows else (n, b.P, b.Q, b.K)
     out = np.empty(shape, np.float32 if done is not None else dtype)
-    _over_images(lambda xs, outs: kernel(_padded(xs, b, dtype, channels_last=by_rows), outs), x, out, gemm * b.P * b.Q)
+    _over_images(kernel, x, out, gemm * b.P * b.Q)
     if done is not None:
         return out
     return finish(out.transpose(0, 3, 1, 2) if by_rows else out, scale, bias)
@@ -187,16 +192,17 @@ def _pool(workers: int) -> ThreadPoolExecutor:
     return ThreadPoolExecutor(workers, thread_name_prefix="accelsim-conv")
 
 
-def _conv_by_im2col(xp, out, wmat, b, done):
-    """out (N, K, P, Q) = wmat (K, C·R·S) @ im2col columns, over cache-sized batches of images; with ``done``
-    (scale, bias), float32 out is their :func:`finish`."""
-    n, pq = xp.shape[0], b.P * b.Q
+def _conv_by_im2col(x, out, wmat, b, done):
+    """out (N, K, P, Q) = wmat (K, C·R·S) @ im2col columns of NCHW ``x``, over cache-sized batches of images,
+    each padded into a small buffer first; with ``done`` (scale, bias), float32 out is their :func:`finish`."""
+    n, pq = x.shape[0], b.P * b.Q
     step = min(n, max(1, BUFFER_ELEMENTS // (pq * wmat.shape[1])))
+    xp = np.zeros((step, *_padded_shape(x, b, False)), wmat.dtype)
     cols = np.empty((wmat.shape[1], step * pq), wmat.dtype)
     sums = np.empty((b.K, step * pq), wmat.dtype)
     for n0 in range(0, n, step):
         m = min(n, n0 + step) - n0
-        _im2col_columns(xp, n0, n0 + m, b.P, b.Q, b.R, b.S, *b.stride, *b.dilation, cols)
+        _im2col_columns(_pad_into(xp, x[n0:n0 + m], b, False), b.P, b.Q, b.R, b.S, *b.stride, *b.dilation, cols)
         acc = np.matmul(wmat, cols[:, :m * pq], out=sums[:, :m * pq]).reshape(b.K, m, pq).transpose(1, 0, 2)
         if done is None:
             out[n0:n0 + m].reshape(m, b.K, pq)[...] = acc
@@ -231,18 +237,21 @@ def onnx_node(node, *initializers):
     return lambda x: session.run(None, {"x": np.ascontiguousarray(x, np.float32)})[0]
 
 
-def _conv_by_filter_rows(xp, out, wrows, b, done):
-    """out (N, P, Q, K) = Σ_r patches[rows (p + r·dh, q)] @ W_r, over cache-sized batches of images: one GEMM per
-    image and filter row; with ``done`` (scale, bias), out (N, K, P, Q) float32 is their :func:`finish`."""
-    n, hp = xp.shape[:2]
+def _conv_by_filter_rows(x, out, wrows, b, done):
+    """out (N, P, Q, K) = Σ_r patches[rows (p + r·dh, q)] @ W_r of NCHW ``x``, over cache-sized batches of images,
+    each padded channels-last into a small buffer first: one GEMM per image and filter row; with ``done`` (scale,
+    bias), out (N, K, P, Q) float32 is their :func:`finish`."""
+    n, (hp, wp, c) = x.shape[0], _padded_shape(x, b, True)
     pq, dh = b.P * b.Q, b.dilation[0]
     step = min(n, max(1, BUFFER_ELEMENTS // (hp * b.Q * wrows.shape[1])))
+    xp = np.zeros((step, hp, wp, c), wrows.dtype)
     patches = np.empty((step, hp * b.Q, wrows.shape[1]), wrows.dtype)
     partial = np.empty((step, pq, b.K), wrows.dtype)
     sums = None if done is None else np.empty((step, pq, b.K), wrows.dtype)
     for n0 in range(0, n, step):
         m = min(n, n0 + step) - n0
-        _row_patches(xp.reshape(n, hp, -1), n0, n0 + m, b.Q, b.S, b.stride[1], b.dilation[1], patches)
+        _row_patches(_pad_into(xp, x[n0:n0 + m], b, True).reshape(m, hp, -1), b.Q, b.S, b.stride[1],
+                     b.dilation[1], patches)
         acc = out[n0:n0 + m].reshape(m, pq, b.K) if done is None else sums[:m]
         np.matmul(patches[:m, :pq], wrows[0], out=acc)
         for r in range(1, b.R):
