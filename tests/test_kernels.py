@@ -150,8 +150,9 @@ def test_prepared_convolutions_equal_python_integers(stride, dilation, pads, gro
     if conv is None:  # float64 grouped convs fall back to the reference (not a kernel)
         assert dtype == np.float64 and groups == "two"
         return
+    buffer = 1 if one_image_a_block else conv_kernels.BUFFER_ELEMENTS
     with mock.patch.object(threads, "configure", lambda: workers), \
-            mock.patch.object(conv_kernels, "BUFFER_ELEMENTS", 1 if one_image_a_block else conv_kernels.BUFFER_ELEMENTS):
+            mock.patch.object(conv_kernels, "BUFFER_ELEMENTS", buffer):
         got = conv(x.astype(dtype))
     assert got.shape == (2, b.K, b.P, b.Q) and got.dtype == dtype
     assert np.array_equal(got, python_conv(x, wt, b)[0])
@@ -159,8 +160,10 @@ def test_prepared_convolutions_equal_python_integers(stride, dilation, pads, gro
 
 @pytest.mark.parametrize("stride", [(1, 1), (2, 1)])  # filter-row GEMMs (S·C = 48), full im2col rows
 @pytest.mark.parametrize("workers", [1, 2])
-def test_finish_inside_the_float64_conv_equals_finish_of_its_sums(stride, workers):
-    """float32(Σ·2^-F + bias) made block by block in each thread is bit for bit numpy's passes over the sums."""
+@pytest.mark.parametrize("relu", [False, True])
+def test_finish_inside_the_float64_conv_equals_finish_of_its_sums(stride, workers, relu):
+    """float32(Σ·2^-F + bias) made block by block in each thread is bit for bit numpy's passes over the sums;
+    with ``relu``, then np.maximum(·, 0)'s, sign bits of the zeros included."""
     rng = np.random.default_rng(3)
     P, Q = (9 - 3) // stride[0] + 1, 8 - 3 + 1
     b = LoopBounds(N=5, K=7, C=16, P=P, Q=Q, R=3, S=3, stride=stride)
@@ -169,10 +172,11 @@ def test_finish_inside_the_float64_conv_equals_finish_of_its_sums(stride, worker
     bias = rng.standard_normal((7, 1, 1)).astype(np.float32)
     conv = prepare(w, b, np.float64)
     with mock.patch.object(threads, "configure", lambda: workers):
-        fused = conv(x, scale=2.0 ** -27, bias=bias)
+        fused = conv(x, scale=2.0 ** -27, bias=bias, relu=relu)
         expected = finish(conv(x), 2.0 ** -27, bias)
+    expected = np.maximum(expected, 0) if relu else expected
     assert fused.dtype == np.float32 and fused.flags.c_contiguous and fused.shape == (5, 7, P, Q)
-    assert np.array_equal(fused, expected)
+    assert np.array_equal(fused, expected) and np.array_equal(np.signbit(fused), np.signbit(expected))
 
 
 def test_onnxruntime_conv_is_exact_up_to_2_pow_24():

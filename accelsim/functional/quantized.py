@@ -165,7 +165,12 @@ class QuantizedExecutor:
         self._weights: dict[tuple, object] = {}
         self._macs: dict[tuple, object] = {}
 
-    def __call__(self, layer: Layer, inputs):
+    #: reference.run may ask for a layer's output with the ReLU that alone reads it applied (``relu=True``)
+    fuses_relu = True
+
+    def __call__(self, layer: Layer, inputs, relu: bool = False):
+        """The layer's output, None where the float reference computes it; with ``relu``, rectified (fused into the
+        fixed-point finish, else applied after)."""
         if layer.op in SPECIAL_OPS:
             return _special_function(layer, inputs, self.stats)
         if not layer.is_mac_layer:
@@ -173,7 +178,7 @@ class QuantizedExecutor:
         spec = self.spec.for_layer(layer.name)
         st = self.stats.setdefault(layer.name, LayerStats())
         if layer.weights_produced:
-            return _activation_product(layer, inputs, spec.activations, st)
+            return _rectified(_activation_product(layer, inputs, spec.activations, st), relu)
         x = inputs[0]
         if isinstance(spec.weights, Fixed) and isinstance(spec.activations, Fixed) and layer.op != "sam_dense":
             spec = spec.operand_words()
@@ -184,7 +189,7 @@ class QuantizedExecutor:
             st.arithmetic = f"mac={spec.mac}" if spec.mac else "saturating" if spec.accumulator else "fixed-point"
             if spec.mac is not None:
                 _count_macs(layer, xi, self._mac(layer, spec, "nonzero", np.float32), spec.mac, st)
-            y, events = self._fixed_output(layer, spec, xi, wi, 2.0 ** -(fx + fw))
+            y, events = self._fixed_output(layer, spec, xi, wi, 2.0 ** -(fx + fw), relu)
             st.saturations += events
             return y
         if _binary_pair(spec) and layer.op != "sam_dense":
@@ -199,11 +204,11 @@ class QuantizedExecutor:
             st.arithmetic = "float32"
             if layer.op == "sam_dense":
                 st.arithmetic = f"sam, sums in {spec.activations}"
-                return _sam(layer, xq, w, spec.activations).astype(np.float32)
+                return _rectified(_sam(layer, xq, w, spec.activations).astype(np.float32), relu)
             y = self._mac(layer, spec, "values", np.float32)(xq)
         if "B" in layer.weights:
             y += layer.bias
-        return y.astype(np.float32, copy=False)
+        return _rectified(y.astype(np.float32, copy=False), relu)
 
     def _mac(self, layer, spec, variant: str, dtype):
         """The layer's x -> Σ x·w for its weights in ``spec.weights`` (``values``: quantized; or a WORD_VARIANTS
@@ -215,9 +220,9 @@ class QuantizedExecutor:
             self._macs[key] = _prepare_mac(layer, w, dtype)
         return self._macs[key]
 
-    def _fixed_output(self, layer, spec: QuantSpec, xi, wi, scale: float):
+    def _fixed_output(self, layer, spec: QuantSpec, xi, wi, scale: float, relu: bool):
         """(the layer's float32 output, :func:`~accelsim.kernels.conv.finish` of its integer sums: times ``scale``,
-        plus the bias; saturation events). Every partial sum is bounded by
+        plus the bias, rectified with ``relu``; saturation events). Every partial sum is bounded by
         max|x| · max_k Σ|w_k| (max|x| from the format): exact in float32 below 2^24, else float64 (exact below
         2^53). A given accumulator saturates: when that bound cannot exceed it the exact sums stand; otherwise
         :func:`~accelsim.kernels.mac.prepare_saturating` (prepared once per layer) finds the outputs that cannot
@@ -225,7 +230,7 @@ class QuantizedExecutor:
         bias = layer.bias if "B" in layer.weights else None
         bound = -spec.activations.qmin * self._cached(layer, spec, "bound")
         if spec.accumulator is None or bound <= (1 << (spec.accumulator.W - 1)) - 1:
-            return self._mac(layer, spec, "words", _exact_dtype(bound))(xi, scale=scale, bias=bias), 0
+            return self._mac(layer, spec, "words", _exact_dtype(bound))(xi, scale=scale, bias=bias, relu=relu), 0
         key = (layer.name, str(spec.weights), str(spec.activations), spec.accumulator.W)
         if key not in self._macs:
             w, b = (wi[..., None, None], LoopBounds(1, wi.shape[0], wi.shape[1], 1, 1)) if layer.op == "dense" else \
@@ -233,9 +238,9 @@ class QuantizedExecutor:
             self._macs[key] = prepare_saturating(w, b, spec.accumulator.W, -spec.activations.qmin)
         if layer.op == "dense":
             acc, events = self._macs[key](xi.reshape(-1, xi.shape[-1], 1, 1))
-            return finish(acc.reshape(*xi.shape[:-1], -1), scale, bias), events
+            return finish(acc.reshape(*xi.shape[:-1], -1), scale, bias, relu), events
         acc, events = self._macs[key](xi)
-        return finish(acc, scale, bias), events
+        return finish(acc, scale, bias, relu), events
 
     def _cached(self, layer, spec, how):
         """The layer's weights in ``spec.weights``, computed once: ``encode`` -> (words, F); ``bound`` -> the
@@ -259,6 +264,11 @@ class QuantizedExecutor:
                         w[k][finite] = spec.weights.quantize(w[k][finite])
                 self._weights[key] = w
         return self._weights[key]
+
+
+def _rectified(y: np.ndarray, relu: bool) -> np.ndarray:
+    """y, through a ReLU (in place) when ``relu``."""
+    return np.maximum(y, 0, out=y) if relu else y
 
 
 def _special_function(layer: Layer, inputs, stats) -> None:
@@ -290,15 +300,16 @@ def _activation_product(layer: Layer, inputs, fmt: Format, st: LayerStats):
 
 
 def _prepare_mac(layer: Layer, w, dtype):
-    """x -> Σ x·w of a conv or dense layer (no bias), summed in ``dtype``; (x, scale, bias) -> their
+    """x -> Σ x·w of a conv or dense layer (no bias), summed in ``dtype``; (x, scale, bias, relu) -> their
     :func:`~accelsim.kernels.conv.finish`."""
     if layer.op == "dense":
         wt = w.astype(dtype).T
-        return lambda x, scale=None, bias=None: finish(x.astype(dtype, copy=False) @ wt, scale, bias)
+        return lambda x, scale=None, bias=None, relu=False: finish(x.astype(dtype, copy=False) @ wt, scale, bias, relu)
     conv = prepare_conv(w, layer.bounds, dtype)
     if conv is None:  # a float64 grouped conv: the reference's im2col GEMM per group
         ref = replace(layer, weights={"W": w.astype(dtype)})
-        return lambda x, scale=None, bias=None: finish(OPS["conv"](ref, [x.astype(dtype)]), scale, bias)
+        return lambda x, scale=None, bias=None, relu=False: finish(OPS["conv"](ref, [x.astype(dtype)]), scale, bias,
+                                                                   relu)
     return conv
 
 

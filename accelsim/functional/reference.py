@@ -345,8 +345,10 @@ def run(net: Network, x, mac_executor: MacExecutor | None = None, keep: bool = F
     """Execute ``net`` on ``x`` (an array for the single input, or {input name: array}).
 
     ``mac_executor(layer, inputs)`` may replace any layer's arithmetic (e.g. a quantized kernel);
-    returning None falls back to the float reference. Returns the output array (a dict when the net
-    has several outputs), or every tensor when ``keep`` is true.
+    returning None falls back to the float reference. An executor whose ``fuses_relu`` is true is called with
+    ``relu=True`` for a layer whose output only a ReLU reads (not a graph output; not with ``keep``), and then
+    returns that ReLU's output, which the ReLU passes on (one pass less over the tensor). Returns the output array
+    (a dict when the net has several outputs), or every tensor when ``keep`` is true.
     """
     if net.meta.get("weights") is False:
         raise AccelsimError(f"{net.source or net.name}: loaded without weights (shapes only, for the timing path); "
@@ -354,9 +356,18 @@ def run(net: Network, x, mac_executor: MacExecutor | None = None, keep: bool = F
     env = _bind_inputs(net, x)
     fed = list(env.values())  # the caller's arrays (np.asarray does not copy float32 ones)
     live = _last_use(net)
+    fusable = _relu_after(net) if not keep and getattr(mac_executor, "fuses_relu", False) else {}
+    rectified = set()  # ReLUs whose input the executor already rectified
     for i, layer in enumerate(net.layers):
         args = [env[t] for t in layer.inputs]
-        y = mac_executor(layer, args) if mac_executor is not None else None
+        if i in rectified:
+            y = args[0]
+        elif i in fusable:
+            y = mac_executor(layer, args, relu=True)
+            if y is not None:
+                rectified.add(fusable[i])
+        else:
+            y = mac_executor(layer, args) if mac_executor is not None else None
         if y is None:
             reuse = not keep and layer.op in IN_PLACE and _dead_after(net, env, fed, live, layer.inputs[0], i)
             y = (IN_PLACE if reuse else OPS)[layer.op](layer, args)
@@ -397,6 +408,17 @@ def _dead_after(net: Network, env: dict, fed: list, live: dict, t: str, i: int) 
     others = [v for k, v in env.items() if k != t] + fed
     return (live.get(t) == i and t not in net.outputs and a.dtype == np.float32 and a.flags.writeable
             and not any(isinstance(v, np.ndarray) and np.may_share_memory(a, v) for v in others))
+
+
+def _relu_after(net: Network) -> dict[int, int]:
+    """{i: j}: layer j is a ReLU and the only reader of layer i's output, which is not a graph output."""
+    readers: dict[str, list[int]] = {}
+    for j, layer in enumerate(net.layers):
+        for t in layer.inputs:
+            readers.setdefault(t, []).append(j)
+    producer = {layer.output: i for i, layer in enumerate(net.layers)}
+    return {producer[t]: js[0] for t, js in readers.items()
+            if t in producer and len(js) == 1 and net.layers[js[0]].op == "relu" and t not in net.outputs}
 
 
 def _last_use(net: Network) -> dict[str, int]:

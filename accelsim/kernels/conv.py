@@ -33,8 +33,9 @@ ROW_PATCH_MIN = 32         # S·C below which im2col columns beat filter-row pat
 
 @numba.njit(cache=True, nogil=True)
 def _im2col_columns(xp, P, Q, R, S, sh, sw, dh, dw, out):
-    """out[(c, r, s), (n, p, q)] = xp[n, c, p·sh + r·dh, q·sw + s·dw] of padded NCHW images ``xp``: im2col transposed, so that each copy is one output row's Q values (contiguous without horizontal
-    stride) rather than a filter row's S·C (15 for an RGB 5×5 filter: 2-3× slower to copy)."""
+    """out[(c, r, s), (n, p, q)] = xp[n, c, p·sh + r·dh, q·sw + s·dw] of padded NCHW images ``xp``: im2col
+    transposed, so that each copy is one output row's Q values (contiguous without horizontal stride) rather than
+    a filter row's S·C (15 for an RGB 5×5 filter: 2-3× slower to copy)."""
     C, PQ = xp.shape[1], P * Q
     for n in range(xp.shape[0]):
         for c in range(C):
@@ -114,22 +115,22 @@ def _pad_into(buf: np.ndarray, x: np.ndarray, b, channels_last: bool) -> np.ndar
     return buf[:m]
 
 
-def conv2d(x: np.ndarray, w: np.ndarray, b, dtype=np.float32, scale=None, bias=None) -> np.ndarray:
+def conv2d(x: np.ndarray, w: np.ndarray, b, dtype=np.float32, scale=None, bias=None, relu=False) -> np.ndarray:
     """out[n,k,p,q] = Σ_{c,r,s} x[n, c, p·sh + r·dh − pt, q·sw + s·dw − pl] · w[k, c, r, s] (groups = 1, or
     depthwise), summed in ``dtype``; no bias. NCHW out: a view of a channels-last array from filter rows (the
-    next conv reads it as is). With ``scale``, :func:`finish`'s float32 (sums · scale + bias) instead; from float64
-    sums a contiguous NCHW array made block by block while they are in cache (no full-size float64 array, no
-    passes). With vertical stride 1 (and S·C not tiny) the sums are Σ_r (row patches shifted by r·dh rows) @ W_r:
-    R GEMMs over patches a factor R smaller than im2col's; otherwise W @ im2col columns, one GEMM. Depthwise
-    convolutions run as a direct channels-last loop."""
+    next conv reads it as is). With ``scale``, :func:`finish`'s float32 (sums · scale + bias, rectified with
+    ``relu``) instead; from float64 sums a contiguous NCHW array made block by block while they are in cache (no
+    full-size float64 array, no passes). With vertical stride 1 (and S·C not tiny) the sums are
+    Σ_r (row patches shifted by r·dh rows) @ W_r: R GEMMs over patches a factor R smaller than im2col's;
+    otherwise W @ im2col columns, one GEMM. Depthwise convolutions run as a direct channels-last loop."""
     n = x.shape[0]
     if b.groups > 1:
         out = np.empty((n, b.P, b.Q, b.K), dtype)
         _depthwise_nhwc(padded_nhwc(x, b, dtype), np.ascontiguousarray(w[:, 0].transpose(1, 2, 0), dtype=dtype),
                         *b.stride, *b.dilation, out)
-        return finish(out.transpose(0, 3, 1, 2), scale, bias)
+        return finish(out.transpose(0, 3, 1, 2), scale, bias, relu)
     done = None if scale is None or np.dtype(dtype) != np.float64 else \
-        (float(scale), np.zeros(b.K) if bias is None else np.asarray(bias, np.float64).reshape(-1))
+        (float(scale), np.zeros(b.K) if bias is None else np.asarray(bias, np.float64).reshape(-1), relu)
     by_rows = b.stride[0] == 1 and b.S * b.C >= ROW_PATCH_MIN
     if by_rows:
         wrows = np.ascontiguousarray(w.transpose(2, 3, 1, 0).reshape(b.R, -1, b.K), dtype=dtype)  # (R, S·C, K)
@@ -142,32 +143,36 @@ def conv2d(x: np.ndarray, w: np.ndarray, b, dtype=np.float32, scale=None, bias=N
     _over_images(kernel, x, out, gemm * b.P * b.Q)
     if done is not None:
         return out
-    return finish(out.transpose(0, 3, 1, 2) if by_rows else out, scale, bias)
+    return finish(out.transpose(0, 3, 1, 2) if by_rows else out, scale, bias, relu)
 
 
-def finish(sums: np.ndarray, scale=None, bias=None) -> np.ndarray:
+def finish(sums: np.ndarray, scale=None, bias=None, relu: bool = False) -> np.ndarray:
     """float32(sums · scale + bias), computed in the sums' dtype (integer sums in float64) and rounded once: a
     fixed-point layer's output from its integer sums (``scale`` a power of two: exact); the sums as they are
-    without a ``scale``. ``bias`` broadcasts against the sums (a layer's ``bias``)."""
+    without a ``scale``. ``bias`` broadcasts against the sums (a layer's ``bias``). With ``relu``, then
+    np.maximum(·, 0): the ReLU that alone reads the layer's output, fused."""
     if scale is None:
-        return sums
+        return np.maximum(sums, 0, out=sums) if relu else sums
     y = sums if sums.dtype.kind == "f" else sums.astype(np.float64)
     y *= y.dtype.type(scale)
     if bias is not None:
         y += bias
-    return y.astype(np.float32, copy=False)
+    y = y.astype(np.float32, copy=False)
+    return np.maximum(y, 0, out=y) if relu else y
 
 
 @numba.njit(cache=True, nogil=True)
-def _finish_block(acc, dst, scale, bias):
+def _finish_block(acc, dst, scale, bias, relu):
     """:func:`finish` of one block of sums, acc (m, P·Q, K) (any strides: filter rows' block, or a view of
     im2col's (K, m·P·Q)), into float32 dst (m, K, P·Q): acc·scale is exact (a power of two), so one rounding to
-    float64 with the bias and one to float32, as numpy's passes do (2-3× faster than them, transposed if need be)."""
+    float64 with the bias and one to float32, as numpy's passes do (2-3× faster than them, transposed if need
+    be); ``relu`` then as np.maximum(·, 0) does it (NaN stays, −0 becomes 0)."""
     m, pq, K = acc.shape
     for i in range(m):
         for k in range(K):
             for j in range(pq):
-                dst[i, k, j] = acc[i, j, k] * scale + bias[k]
+                v = np.float32(acc[i, j, k] * scale + bias[k])
+                dst[i, k, j] = v if not relu or v > 0 or v != v else 0
 
 
 def _over_images(kernel, x, out, macs_per_image: int):
@@ -212,14 +217,14 @@ def _conv_by_im2col(x, out, wmat, b, done):
 
 def prepare(w: np.ndarray, b, dtype):
     """x -> Σ x·w (NCHW in and out, no bias) for the conv with loop bounds ``b``, summed in ``dtype``, and
-    (x, scale, bias) -> their :func:`finish`; None when neither engine computes it (a float64 grouped,
+    (x, scale, bias, relu) -> their :func:`finish`; None when neither engine computes it (a float64 grouped,
     non-depthwise conv)."""
     if np.dtype(dtype) == np.float32:
         from onnx import helper, numpy_helper
         node = helper.make_node("Conv", ["x", "w"], ["y"], kernel_shape=[b.R, b.S], strides=list(b.stride),
                                 dilations=list(b.dilation), pads=list(b.pads), group=b.groups)
         session = onnx_node(node, numpy_helper.from_array(np.asarray(w, np.float32), "w"))
-        return lambda x, scale=None, bias=None: finish(session(x), scale, bias)
+        return lambda x, scale=None, bias=None, relu=False: finish(session(x), scale, bias, relu)
     return partial(conv2d, w=w, b=b, dtype=dtype) if supports(b) else None
 
 
