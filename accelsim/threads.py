@@ -21,6 +21,7 @@ Set once, on first use (:func:`configure`). ``ACCELSIM_THREADS`` overrides the c
 """
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import functools
 import os
@@ -32,6 +33,7 @@ LAYER = "workqueue"
 SAMPLES, SAMPLE_GAP_S = 5, 0.002
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters
 KEPT_BYTES = 1 << 30  # arrays up to this size come from (and return to) the process's heap
+SMALL_GEMM = 1 << 26  # multiply-adds of a GEMM below which it runs on one BLAS thread
 _KERNELS = threading.Lock()  # workqueue runs one parallel kernel at a time: callers from several threads take turns
 
 
@@ -135,6 +137,14 @@ def one_blas_thread():
     """A context in which BLAS runs on one thread: for runs of small GEMMs, whose threads' wake-ups and barriers
     cost more than they compute, and stall a whole timeslice each on a busy machine."""
     return _controller().limit(limits=1, user_api="blas")
+
+
+def blas_for(macs: int):
+    """The BLAS threads for a GEMM of ``macs`` multiply-adds: one below SMALL_GEMM, else the policy's count. A
+    small GEMM's thread wake-ups and barriers cost more than they compute, and OpenBLAS's idle threads then spin
+    for about 0.1 s, taking a core from whatever runs next: seed004_ic's first conv (threads of single-threaded
+    GEMMs) ran 1.7× slower right after its 2.6 MMAC dense layer had run on two BLAS threads."""
+    return one_blas_thread() if macs < SMALL_GEMM else contextlib.nullcontext()
 
 
 def run_parallel(kernel, *args):

@@ -304,7 +304,12 @@ def _prepare_mac(layer: Layer, w, dtype):
     :func:`~accelsim.kernels.conv.finish`."""
     if layer.op == "dense":
         wt = w.astype(dtype).T
-        return lambda x, scale=None, bias=None, relu=False: finish(x.astype(dtype, copy=False) @ wt, scale, bias, relu)
+
+        def dense(x, scale=None, bias=None, relu=False):
+            with threads.blas_for(x.size * wt.shape[1]):
+                sums = x.astype(dtype, copy=False) @ wt
+            return finish(sums, scale, bias, relu)
+        return dense
     conv = prepare_conv(w, layer.bounds, dtype)
     if conv is None:  # a float64 grouped conv: the reference's im2col GEMM per group
         ref = replace(layer, weights={"W": w.astype(dtype)})

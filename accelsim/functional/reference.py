@@ -12,6 +12,7 @@ from typing import Callable
 
 import numpy as np
 
+from .. import threads
 from ..errors import AccelsimError
 from ..ir import Layer, Network
 from ..kernels import kept_columns, maxpool2d
@@ -44,7 +45,8 @@ def conv(layer: Layer, inputs):
     b, w = layer.bounds, layer.weights["W"]
     n = x.shape[0]
     wg = conv_weights(w, b.groups).astype(np.result_type(x, w))
-    out = np.matmul(im2col(x, b), wg)  # (N, G, P·Q, Kg); float64 in -> exact float64 sums
+    with threads.blas_for(b.macs // b.N * n):
+        out = np.matmul(im2col(x, b), wg)  # (N, G, P·Q, Kg); float64 in -> exact float64 sums
     out = out.transpose(0, 1, 3, 2).reshape(n, b.K, b.P, b.Q)
     if "B" in layer.weights:
         out = out + layer.weights["B"].reshape(1, -1, 1, 1)
@@ -55,7 +57,8 @@ def dense(layer: Layer, inputs):
     """x · Wᵀ + B over the last axis; leading axes (batch, tokens) are rows of one GEMM."""
     x, = inputs
     w = layer.weights["W"]
-    out = (x.reshape(-1, x.shape[-1]) @ w.T).reshape(*x.shape[:-1], w.shape[0])
+    with threads.blas_for(x.size * w.shape[0]):
+        out = (x.reshape(-1, x.shape[-1]) @ w.T).reshape(*x.shape[:-1], w.shape[0])
     return out + layer.weights["B"] if "B" in layer.weights else out
 
 
@@ -182,7 +185,10 @@ def matmul_product(layer: Layer, a, b):
         a = np.swapaxes(a, -1, -2)
     if layer.attrs.get("trans_b"):
         b = np.swapaxes(b, -1, -2)
-    return np.matmul(a, b)
+    rows, cols = (a.shape[-2] if a.ndim > 1 else 1), (b.shape[-1] if b.ndim > 1 else 1)
+    batch = int(np.prod(np.broadcast_shapes(a.shape[:-2], b.shape[:-2])))
+    with threads.blas_for(batch * rows * a.shape[-1] * cols):
+        return np.matmul(a, b)
 
 
 def matmul_epilogue(layer: Layer, product, inputs):
