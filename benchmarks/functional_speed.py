@@ -10,6 +10,10 @@ back-to-back pairs), with issue 13's targets beside the ratios. Then seed004_ic 
 process started while another process spins on one core (accelsim's thread policy reads the load when a process
 starts). The load average is printed with each part: the first part's targets are for a quiet machine. The numba
 kernels' first-call time (compile, or load from the on-disk cache) is reported separately.
+
+onnxruntime runs in this process, right after accelsim: anything of ours still running slows it. Until seed004_ic's
+small dense layer ran on one BLAS thread, OpenBLAS's idle helper spun for ~0.1 s after it and held onnxruntime
+to ~3,000 img/s instead of ~5,000, which flattered every ratio here by about 1.5×.
 """
 from __future__ import annotations
 
