@@ -21,7 +21,7 @@ from accelsim.ir.layer import LoopBounds
 from accelsim.kernels import (SEED004_TABLE1, SEED004_ZERO_FACTOR, conv_saturating, gemm_saturating, maxpool2d,
                               multiprecision_dot, pack_signs, xnor_gemm)
 from accelsim.kernels import conv as conv_kernels, mac
-from accelsim.kernels.conv import finish, prepare
+from accelsim.kernels.conv import finish, prepare, prepare_fused
 from accelsim.kernels.quantize import fixed_l2_errors
 
 
@@ -177,6 +177,45 @@ def test_finish_inside_the_float64_conv_equals_finish_of_its_sums(stride, worker
     expected = np.maximum(expected, 0) if relu else expected
     assert fused.dtype == np.float32 and fused.flags.c_contiguous and fused.shape == (5, 7, P, Q)
     assert np.array_equal(fused, expected) and np.array_equal(np.signbit(fused), np.signbit(expected))
+
+
+@settings(max_examples=40, deadline=None)
+@given(**conv_cases, relu=st.booleans(), pool=st.sampled_from([None, (2, 2, 0), (3, 2, 0), (3, 2, 1), (2, 1, 1)]),
+       ceil=st.booleans(), fx=st.integers(-3, 9))
+def test_fused_session_equals_conv_then_finish_then_pooling(stride, dilation, pads, groups, seed, relu, pool, ceil,
+                                                            fx):
+    """One onnxruntime session (conv on the values, its bias, ReLU, max pooling) is bit for bit the float32 conv of
+    the words, finish() with 2^-(fx+fw) and the bias, then maxpool2d; both pooling modes."""
+    b, x, wt = random_conv(stride, dilation, pads, groups, seed)
+    if pool is not None and min(b.P, b.Q) < pool[0]:
+        pool = None
+    bias = np.random.default_rng(seed).standard_normal(b.K).astype(np.float32)
+    how = None
+    if pool is not None:
+        k, s, p = pool
+        span = (b.P + 2 * p - k, b.Q + 2 * p - k)
+        out_hw = tuple((-(-n // s) if ceil else n // s) + 1 for n in span)
+        how = ((k, k), (s, s), (p, p, p, p), out_hw)
+    fused = prepare_fused(wt * 2.0 ** -7, b, bias, relu, how)
+    if fused is None:  # onnxruntime's ceil mode gives one window less (it would start in the padding)
+        assert how is not None and ceil
+        return
+    got = fused((x * 2.0 ** -fx).astype(np.float32))
+    expected = finish(prepare(wt.astype(np.float32), b, np.float32)(x.astype(np.float32)), 2.0 ** -(fx + 7),
+                      bias.reshape(-1, 1, 1), relu)
+    if how is not None:
+        expected = maxpool2d(expected, *how)
+    assert got.shape == expected.shape and np.array_equal(got, expected)
+
+
+def test_fused_session_declines_a_pooling_onnxruntime_would_shape_otherwise():
+    """3 rows, window 2, stride 2, padding 1: a ceil-mode count of 3 windows, whose last would start in the padding;
+    onnxruntime's ceil mode gives 2, so there is no fused session (maxpool2d's numba kernel gives the 3)."""
+    b = LoopBounds(N=1, K=2, C=1, P=3, Q=3)
+    w = np.ones((2, 1, 1, 1))
+    assert prepare_fused(w, b, None, False, ((2, 2), (2, 2), (1, 1, 1, 1), (3, 3))) is None
+    assert prepare_fused(w, b, None, False, ((2, 2), (2, 2), (1, 1, 1, 1), (2, 2))) is not None
+    assert maxpool2d(np.ones((1, 2, 3, 3), np.float32), (2, 2), (2, 2), (1, 1, 1, 1), (3, 3)).shape == (1, 2, 3, 3)
 
 
 def test_onnxruntime_conv_is_exact_up_to_2_pow_24():

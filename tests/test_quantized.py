@@ -287,46 +287,48 @@ def test_evaluate_accepts_a_dataset_object(tmp_path):
 
 @pytest.mark.parametrize("fmt", ["fixed(16)", "fixed(8)", "fixed(8,5);accumulator=fixed(12)", "fp8_e4m3",
                                  "ternary", "float"])
-def test_relu_fused_into_the_layer_before_gives_what_the_relu_layer_gives(tmp_path, fmt):
-    """A MAC layer whose output only a ReLU reads returns the ReLU's output (in the fixed-point finish, or after);
-    one read by more than the ReLU, or a graph output, is left to the ReLU layer. Outputs and statistics are those
-    of running every ReLU as a layer of its own."""
+def test_relu_and_pooling_fused_into_the_layer_before_give_what_their_layers_give(tmp_path, fmt):
+    """A MAC layer whose output only a ReLU (and then only a max pooling) reads returns their output (in one
+    onnxruntime session or the fixed-point finish where that is exact, else applied after); one read by more, or
+    a graph output, is left to the next layer. Outputs and statistics are those of running each layer alone."""
     from accelsim.functional.quantized import QuantizedExecutor
 
     rng = np.random.default_rng(5)
     f32 = lambda *s: rng.standard_normal(s).astype(np.float32)  # noqa: E731
     nodes = [helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1], name="conv1"),
-             helper.make_node("Relu", ["c1"], ["r1"], name="relu1"),  # fusable
-             helper.make_node("Conv", ["r1", "w2", "b2"], ["c2"], pads=[1, 1, 1, 1], name="conv2"),
+             helper.make_node("Relu", ["c1"], ["r1"], name="relu1"),
+             helper.make_node("MaxPool", ["r1"], ["p1"], kernel_shape=[3, 3], strides=[2, 2], ceil_mode=1,
+                              name="pool1"),  # conv1, relu1, pool1: one chain
+             helper.make_node("Conv", ["p1", "w2", "b2"], ["c2"], pads=[1, 1, 1, 1], name="conv2"),
              helper.make_node("Relu", ["c2"], ["r2"], name="relu2"),  # c2 has a second reader
              helper.make_node("Add", ["r2", "c2"], ["s"], name="add"),
              helper.make_node("Flatten", ["s"], ["f"], name="flat"),
              helper.make_node("Gemm", ["f", "w3", "b3"], ["g"], transB=1, name="fc1"),
-             helper.make_node("Relu", ["g"], ["y"], name="relu3"),  # fusable; its output is the graph's
+             helper.make_node("Relu", ["g"], ["y"], name="relu3"),  # its output is the graph's
              helper.make_node("Gemm", ["y", "w4"], ["z"], transB=1, name="fc2"),
              helper.make_node("Relu", ["z"], ["out"], name="relu4")]  # z is a graph output too
     path = tmp_path / "relus.onnx"
-    onnx.save(model(nodes, {"x": ["N", 3, 6, 6]}, {"out": ["N", 4], "z": ["N", 4]},
+    onnx.save(model(nodes, {"x": ["N", 3, 8, 8]}, {"out": ["N", 4], "z": ["N", 4]},
                     [tensor("w1", f32(5, 3, 3, 3)), tensor("b1", f32(5) - 1), tensor("w2", f32(4, 5, 3, 3)),
-                     tensor("b2", f32(4)), tensor("w3", f32(7, 4 * 36)), tensor("b3", f32(7)),
+                     tensor("b2", f32(4)), tensor("w3", f32(7, 4 * 16)), tensor("b3", f32(7)),
                      tensor("w4", f32(4, 7))]), path)
     net = load_onnx(path)
-    x = f32(9, 3, 6, 6)
+    x = f32(9, 3, 8, 8)
 
     class Separate(QuantizedExecutor):
-        fuses_relu = False
+        fuses = ()
 
     asked = []
 
     class Spy(QuantizedExecutor):
-        def __call__(self, layer, inputs, relu=False):
-            asked.extend([layer.name] if relu else [])
-            return super().__call__(layer, inputs, relu)
+        def __call__(self, layer, inputs, then=()):
+            asked.extend([(layer.name, *(t.name for t in then))] if then else [])
+            return super().__call__(layer, inputs, then)
 
     spec = QuantSpec.parse(fmt)
     fused, fused_stats = run_quantized(net, x, spec, Spy(spec))
     separate, separate_stats = run_quantized(net, x, spec, Separate(spec))
-    assert asked == ["conv1", "fc1"]
+    assert asked == [("conv1", "relu1", "pool1"), ("fc1", "relu3")]
     for name in ("out", "z"):
         assert np.array_equal(fused[name], separate[name], equal_nan=True) and fused[name].dtype == np.float32
     assert (fused["out"] == 0).any() and (fused["z"] < 0).any()  # the ReLUs bite

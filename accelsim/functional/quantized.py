@@ -23,8 +23,8 @@ from .. import threads
 from ..errors import AccelsimError
 from ..formats import Binary, Fixed, Float32, Format, Minifloat, Pow2, Ternary, parse
 from ..ir import SPECIAL_OPS, Layer, LoopBounds, Network
-from ..kernels import SEED004_TABLE1, SEED004_ZERO_FACTOR, pack_signs, xnor_gemm
-from ..kernels.conv import finish, prepare as prepare_conv
+from ..kernels import SEED004_TABLE1, SEED004_ZERO_FACTOR, maxpool2d, pack_signs, xnor_gemm
+from ..kernels.conv import finish, prepare as prepare_conv, prepare_fused
 from ..kernels.mac import canonical, operand_bits, prepare_saturating
 from .reference import OPS, conv_weights, im2col, matmul_epilogue, matmul_product, run, sam_dense
 
@@ -165,12 +165,15 @@ class QuantizedExecutor:
         self._weights: dict[tuple, object] = {}
         self._macs: dict[tuple, object] = {}
 
-    #: reference.run may ask for a layer's output with the ReLU that alone reads it applied (``relu=True``)
-    fuses_relu = True
+    #: what reference.run may ask to be applied after a MAC layer (``then``): a ReLU, then a max pooling
+    fuses = ("relu", "maxpool")
 
-    def __call__(self, layer: Layer, inputs, relu: bool = False):
-        """The layer's output, None where the float reference computes it; with ``relu``, rectified (fused into the
-        fixed-point finish, else applied after)."""
+    def __call__(self, layer: Layer, inputs, then=()):
+        """The layer's output, None where the float reference computes it; with ``then`` (a ReLU and/or a max
+        pooling that alone read it), theirs: fused into the fixed-point convolution where that is exact, else
+        applied after."""
+        relu = any(t.op == "relu" for t in then)
+        pool = next((t for t in then if t.op == "maxpool"), None)
         if layer.op in SPECIAL_OPS:
             return _special_function(layer, inputs, self.stats)
         if not layer.is_mac_layer:
@@ -178,7 +181,7 @@ class QuantizedExecutor:
         spec = self.spec.for_layer(layer.name)
         st = self.stats.setdefault(layer.name, LayerStats())
         if layer.weights_produced:
-            return _rectified(_activation_product(layer, inputs, spec.activations, st), relu)
+            return _epilogue(_activation_product(layer, inputs, spec.activations, st), relu, pool)
         x = inputs[0]
         if isinstance(spec.weights, Fixed) and isinstance(spec.activations, Fixed) and layer.op != "sam_dense":
             spec = spec.operand_words()
@@ -189,7 +192,7 @@ class QuantizedExecutor:
             st.arithmetic = f"mac={spec.mac}" if spec.mac else "saturating" if spec.accumulator else "fixed-point"
             if spec.mac is not None:
                 _count_macs(layer, xi, self._mac(layer, spec, "nonzero", np.float32), spec.mac, st)
-            y, events = self._fixed_output(layer, spec, xi, wi, 2.0 ** -(fx + fw), relu)
+            y, events = self._fixed_output(layer, spec, xi, fx, wi, fw, relu, pool)
             st.saturations += events
             return y
         if _binary_pair(spec) and layer.op != "sam_dense":
@@ -204,11 +207,11 @@ class QuantizedExecutor:
             st.arithmetic = "float32"
             if layer.op == "sam_dense":
                 st.arithmetic = f"sam, sums in {spec.activations}"
-                return _rectified(_sam(layer, xq, w, spec.activations).astype(np.float32), relu)
+                return _epilogue(_sam(layer, xq, w, spec.activations).astype(np.float32), relu, pool)
             y = self._mac(layer, spec, "values", np.float32)(xq)
         if "B" in layer.weights:
             y += layer.bias
-        return _rectified(y.astype(np.float32, copy=False), relu)
+        return _epilogue(y.astype(np.float32, copy=False), relu, pool)
 
     def _mac(self, layer, spec, variant: str, dtype):
         """The layer's x -> Σ x·w for its weights in ``spec.weights`` (``values``: quantized; or a WORD_VARIANTS
@@ -220,17 +223,26 @@ class QuantizedExecutor:
             self._macs[key] = _prepare_mac(layer, w, dtype)
         return self._macs[key]
 
-    def _fixed_output(self, layer, spec: QuantSpec, xi, wi, scale: float, relu: bool):
-        """(the layer's float32 output, :func:`~accelsim.kernels.conv.finish` of its integer sums: times ``scale``,
-        plus the bias, rectified with ``relu``; saturation events). Every partial sum is bounded by
-        max|x| · max_k Σ|w_k| (max|x| from the format): exact in float32 below 2^24, else float64 (exact below
-        2^53). A given accumulator saturates: when that bound cannot exceed it the exact sums stand; otherwise
-        :func:`~accelsim.kernels.mac.prepare_saturating` (prepared once per layer) finds the outputs that cannot
-        saturate either and accumulates only the others in order, saturating and counting events."""
-        bias = layer.bias if "B" in layer.weights else None
+    def _fixed_output(self, layer, spec: QuantSpec, xi, fx: int, wi, fw: int, relu: bool, pool):
+        """(the layer's float32 output, :func:`~accelsim.kernels.conv.finish` of its integer sums: times
+        2^-(fx + fw), plus the bias, rectified with ``relu``, max pooled by the ``pool`` layer; saturation events).
+        Every partial sum is bounded by max|x| · max_k Σ|w_k| (max|x| from the format): exact in float32 below
+        2^24, else float64 (exact below 2^53). In float32 a conv with a finite float32 bias (or none) runs as one
+        onnxruntime session on the values (words · 2^-fx, exact) with everything after it
+        (:func:`~accelsim.kernels.conv.prepare_fused`). A given accumulator saturates: when that bound cannot
+        exceed it the exact sums stand; otherwise :func:`~accelsim.kernels.mac.prepare_saturating` (prepared once
+        per layer) finds the outputs that cannot saturate either and accumulates only the others in order,
+        saturating and counting events."""
+        bias, scale = (layer.bias if "B" in layer.weights else None), 2.0 ** -(fx + fw)
+        finite = bias is None or bool(np.isfinite(bias).all())  # sums of words are: so are the outputs
         bound = -spec.activations.qmin * self._cached(layer, spec, "bound")
         if spec.accumulator is None or bound <= (1 << (spec.accumulator.W - 1)) - 1:
-            return self._mac(layer, spec, "words", _exact_dtype(bound))(xi, scale=scale, bias=bias, relu=relu), 0
+            dtype = _exact_dtype(bound)
+            fused = self._fused(layer, spec, relu, pool) if dtype == np.float32 else None
+            if fused is not None:
+                return fused(xi * np.float32(2.0 ** -fx)), 0
+            sums = self._mac(layer, spec, "words", dtype)(xi, scale=scale, bias=bias, relu=relu)
+            return _epilogue(sums, False, pool, finite), 0
         key = (layer.name, str(spec.weights), str(spec.activations), spec.accumulator.W)
         if key not in self._macs:
             w, b = (wi[..., None, None], LoopBounds(1, wi.shape[0], wi.shape[1], 1, 1)) if layer.op == "dense" else \
@@ -238,9 +250,24 @@ class QuantizedExecutor:
             self._macs[key] = prepare_saturating(w, b, spec.accumulator.W, -spec.activations.qmin)
         if layer.op == "dense":
             acc, events = self._macs[key](xi.reshape(-1, xi.shape[-1], 1, 1))
-            return finish(acc.reshape(*xi.shape[:-1], -1), scale, bias, relu), events
+            return _epilogue(finish(acc.reshape(*xi.shape[:-1], -1), scale, bias, relu), False, pool, finite), events
         acc, events = self._macs[key](xi)
-        return finish(acc, scale, bias, relu), events
+        return _epilogue(finish(acc, scale, bias, relu), False, pool, finite), events
+
+    def _fused(self, layer, spec: QuantSpec, relu: bool, pool):
+        """The conv's x -> output with its bias, ``relu`` and ``pool`` as one onnxruntime session on the values
+        (:func:`~accelsim.kernels.conv.prepare_fused`), prepared once; None where that is not exact (a float64 or
+        non-finite bias) or ONNX's MaxPool cannot give the pooling."""
+        key = (layer.name, str(spec.weights), "fused", relu, None if pool is None else pool.name)
+        if key not in self._macs:
+            bias = layer.weights.get("B")
+            ok = layer.op == "conv" and (bias is None or bias.dtype == np.float32 and np.isfinite(bias).all()) and \
+                (pool is None or pool.attrs.get("dilation", (1, 1)) == (1, 1))
+            words, fw = self._cached(layer, spec, "encode")
+            how = None if pool is None else \
+                (pool.attrs["kernel"], pool.attrs["stride"], pool.attrs["pads"], pool.out_shape[2:])
+            self._macs[key] = prepare_fused(words * 2.0 ** -fw, layer.bounds, bias, relu, how) if ok else None
+        return self._macs[key]
 
     def _cached(self, layer, spec, how):
         """The layer's weights in ``spec.weights``, computed once: ``encode`` -> (words, F); ``bound`` -> the
@@ -266,9 +293,16 @@ class QuantizedExecutor:
         return self._weights[key]
 
 
-def _rectified(y: np.ndarray, relu: bool) -> np.ndarray:
-    """y, through a ReLU (in place) when ``relu``."""
-    return np.maximum(y, 0, out=y) if relu else y
+def _epilogue(y: np.ndarray, relu: bool, pool, finite: bool = False) -> np.ndarray:
+    """y through a ReLU (in place) when ``relu``, then the ``pool`` layer (the reference's max pooling; without
+    looking for NaN when y is known ``finite``)."""
+    y = np.maximum(y, 0, out=y) if relu else y
+    if pool is None:
+        return y
+    a = pool.attrs
+    if finite and a.get("dilation", (1, 1)) == (1, 1):
+        return maxpool2d(y, a["kernel"], a["stride"], a["pads"], pool.out_shape[2:], finite=True)
+    return OPS["maxpool"](pool, [y])
 
 
 def _special_function(layer: Layer, inputs, stats) -> None:

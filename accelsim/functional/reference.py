@@ -351,10 +351,11 @@ def run(net: Network, x, mac_executor: MacExecutor | None = None, keep: bool = F
     """Execute ``net`` on ``x`` (an array for the single input, or {input name: array}).
 
     ``mac_executor(layer, inputs)`` may replace any layer's arithmetic (e.g. a quantized kernel);
-    returning None falls back to the float reference. An executor whose ``fuses_relu`` is true is called with
-    ``relu=True`` for a layer whose output only a ReLU reads (not a graph output; not with ``keep``), and then
-    returns that ReLU's output, which the ReLU passes on (one pass less over the tensor). Returns the output array
-    (a dict when the net has several outputs), or every tensor when ``keep`` is true.
+    returning None falls back to the float reference. An executor with ``fuses`` (ops, e.g. ("relu", "maxpool"))
+    is called with ``then=(layers)`` for a MAC layer followed by such layers, in that order, each the only reader
+    of the one before, whose outputs are not graph outputs (not with ``keep``); it then returns the last one's
+    output, which those layers pass on (no passes of theirs over the tensors). Returns the output array (a dict
+    when the net has several outputs), or every tensor when ``keep`` is true.
     """
     if net.meta.get("weights") is False:
         raise AccelsimError(f"{net.source or net.name}: loaded without weights (shapes only, for the timing path); "
@@ -362,16 +363,16 @@ def run(net: Network, x, mac_executor: MacExecutor | None = None, keep: bool = F
     env = _bind_inputs(net, x)
     fed = list(env.values())  # the caller's arrays (np.asarray does not copy float32 ones)
     live = _last_use(net)
-    fusable = _relu_after(net) if not keep and getattr(mac_executor, "fuses_relu", False) else {}
-    rectified = set()  # ReLUs whose input the executor already rectified
+    chains = {} if keep or mac_executor is None else _chains(net, getattr(mac_executor, "fuses", ()))
+    applied = set()  # layers the executor already applied after the MAC layer before them
     for i, layer in enumerate(net.layers):
         args = [env[t] for t in layer.inputs]
-        if i in rectified:
+        if i in applied:
             y = args[0]
-        elif i in fusable:
-            y = mac_executor(layer, args, relu=True)
+        elif i in chains:
+            y = mac_executor(layer, args, then=tuple(net.layers[j] for j in chains[i]))
             if y is not None:
-                rectified.add(fusable[i])
+                applied.update(chains[i])
         else:
             y = mac_executor(layer, args) if mac_executor is not None else None
         if y is None:
@@ -416,15 +417,28 @@ def _dead_after(net: Network, env: dict, fed: list, live: dict, t: str, i: int) 
             and not any(isinstance(v, np.ndarray) and np.may_share_memory(a, v) for v in others))
 
 
-def _relu_after(net: Network) -> dict[int, int]:
-    """{i: j}: layer j is a ReLU and the only reader of layer i's output, which is not a graph output."""
+def _chains(net: Network, ops) -> dict[int, list[int]]:
+    """{i: [j, …]}: MAC layer i is followed by layers of ``ops`` in their order (each may be missing), each the
+    only reader of the one before, whose outputs are not graph outputs."""
+    if not ops:
+        return {}
     readers: dict[str, list[int]] = {}
     for j, layer in enumerate(net.layers):
         for t in layer.inputs:
             readers.setdefault(t, []).append(j)
-    producer = {layer.output: i for i, layer in enumerate(net.layers)}
-    return {producer[t]: js[0] for t, js in readers.items()
-            if t in producer and len(js) == 1 and net.layers[js[0]].op == "relu" and t not in net.outputs}
+    chains = {}
+    for i, layer in enumerate(net.layers):
+        if not layer.is_mac_layer:
+            continue
+        chain, t = [], layer.output
+        for op in ops:
+            js = readers.get(t, [])
+            if len(js) == 1 and net.layers[js[0]].op == op and t not in net.outputs:
+                chain.append(js[0])
+                t = net.layers[js[0]].output
+        if chain:
+            chains[i] = chain
+    return chains
 
 
 def _last_use(net: Network) -> dict[str, int]:

@@ -1,8 +1,10 @@
 """Convolutions with fixed weights, prepared once per layer (:func:`prepare`), and max pooling.
 
-float32 convolutions run in onnxruntime (one single-node Conv session per layer: MLAS's blocked direct kernels,
-measured 2× faster than the BLAS kernel below on seed004_ic, and exact for integer-valued operands whose partial
-sums stay below 2^24 — every product and partial sum is then an integer float32 holds). float64 ones (exact
+float32 convolutions run in onnxruntime (one Conv session per layer: MLAS's blocked direct kernels, measured 2×
+faster than the BLAS kernel below on seed004_ic, and exact for integer-valued operands whose partial sums stay
+below 2^24 — every product and partial sum is then an integer float32 holds, or such an integer times a power of
+two; :func:`prepare_fused` adds the layer's bias, a ReLU and a max pooling to the session: seed004_ic fixed(8)
+1.1× faster than our passes after it). float64 ones (exact
 integer sums below 2^53), which onnxruntime has no Conv for, are BLAS GEMMs over cache-sized batches of
 patches:
 
@@ -255,21 +257,71 @@ def prepare(w: np.ndarray, b, dtype):
     (x, scale, bias, relu) -> their :func:`finish`; None when neither engine computes it (a float64 grouped,
     non-depthwise conv)."""
     if np.dtype(dtype) == np.float32:
-        from onnx import helper, numpy_helper
-        node = helper.make_node("Conv", ["x", "w"], ["y"], kernel_shape=[b.R, b.S], strides=list(b.stride),
-                                dilations=list(b.dilation), pads=list(b.pads), group=b.groups)
-        session = onnx_node(node, numpy_helper.from_array(np.asarray(w, np.float32), "w"))
+        session = onnx_session([_conv_node(b, bias=False)], _initializer("w", w))
         return lambda x, scale=None, bias=None, relu=False: finish(session(x), scale, bias, relu)
     return partial(conv2d, w=w, b=b, dtype=dtype) if supports(b) else None
 
 
-def onnx_node(node, *initializers):
-    """x -> output of an onnxruntime session running ``node`` on float32 NCHW input "x" (output "y")."""
-    import onnxruntime as ort
-    from onnx import TensorProto, helper
+def prepare_fused(w: np.ndarray, b, bias=None, relu: bool = False, pool=None):
+    """x -> float32 conv of x with w, plus ``bias`` (per output channel), rectified with ``relu``, then max pooled
+    by ``pool`` (kernel, stride, pads, out_hw): one onnxruntime session, in which MLAS adds the bias and applies
+    the ReLU as it stores each block of sums and pools in its blocked layout (no pass of ours over the conv
+    output, and no reordering between the two). None when ONNX's MaxPool cannot give ``out_hw``. Exact where
+    :func:`prepare`'s float32 conv and :func:`finish` are: every partial sum of x·w representable (the bias added
+    to the whole sum), and no NaN for MLAS's max to drop."""
+    nodes, inits, last = [_conv_node(b, bias is not None, out="c")], [_initializer("w", w)], "c"
+    if bias is not None:
+        inits.append(_initializer("b", np.reshape(bias, -1)))
+    if relu:
+        nodes.append(_helper().make_node("Relu", [last], ["r"]))
+        last = "r"
+    if pool is not None:
+        node = _maxpool_node(*pool, (b.P, b.Q), x=last)
+        if node is None:
+            return None
+        nodes.append(node)
+    nodes[-1].output[0] = "y"
+    session = onnx_session(nodes, *inits)
+    if pool is not None and session(np.zeros((1, b.C, b.H, b.W), np.float32)).shape[2:] != tuple(pool[3]):
+        return None  # onnxruntime's ceil mode drops a last window that would start in the padding
+    return session
 
-    graph = helper.make_graph([node], node.op_type, [helper.make_tensor_value_info("x", TensorProto.FLOAT,
-                                                                                   ["N", "C", "H", "W"])],
+
+def _helper():
+    from onnx import helper
+    return helper
+
+
+def _initializer(name: str, a):
+    from onnx import numpy_helper
+    return numpy_helper.from_array(np.asarray(a, np.float32), name)
+
+
+def _conv_node(b, bias: bool, out: str = "y"):
+    return _helper().make_node("Conv", ["x", "w"] + (["b"] if bias else []), [out], kernel_shape=[b.R, b.S],
+                               strides=list(b.stride), dilations=list(b.dilation), pads=list(b.pads),
+                               group=b.groups)
+
+
+def _maxpool_node(kernel, stride, pads, out_hw, in_hw, x: str = "x"):
+    """ONNX MaxPool of an in_hw input giving out_hw (floor or ceil mode, whichever gives it; None if neither)."""
+    (kh, kw), (sh, sw), (pt, pl, pb, pr) = kernel, stride, pads
+    span = (in_hw[0] + pt + pb - kh, in_hw[1] + pl + pr - kw)
+    floor, ceil = (span[0] // sh + 1, span[1] // sw + 1), (-(-span[0] // sh) + 1, -(-span[1] // sw) + 1)
+    if tuple(out_hw) not in (floor, ceil):
+        return None
+    return _helper().make_node("MaxPool", [x], ["y"], kernel_shape=list(kernel), strides=list(stride),
+                               pads=list(pads), ceil_mode=int(tuple(out_hw) != floor))
+
+
+def onnx_session(nodes, *initializers):
+    """x -> output "y" of an onnxruntime session running ``nodes`` on float32 NCHW input "x"."""
+    import onnxruntime as ort
+    from onnx import TensorProto
+
+    helper = _helper()
+    graph = helper.make_graph(list(nodes), nodes[0].op_type, [helper.make_tensor_value_info("x", TensorProto.FLOAT,
+                                                                                          ["N", "C", "H", "W"])],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], list(initializers))
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
     session = ort.InferenceSession(model.SerializeToString(), threads.onnxruntime_options(),
@@ -322,24 +374,24 @@ def _maxpool_nchw(x, kh, kw, sh, sw, pt, pl, out):
                     row[q] = v if v > row[q] or v != v else row[q]
 
 
-def maxpool2d(x: np.ndarray, kernel, stride, pads, out_hw) -> np.ndarray:
+def maxpool2d(x: np.ndarray, kernel, stride, pads, out_hw, finite: bool = False) -> np.ndarray:
     """Max pooling of NCHW ``x``; NCHW out. float32 without NaN runs in onnxruntime's MaxPool (MLAS: 3-4× the
     numba kernel, measured on seed004_ic's pools); NaN needs the numba kernel, which propagates it as np.maximum
-    does (MLAS's max drops it), and so do other dtypes."""
-    if x.dtype == np.float32 and x.size and not np.isnan(x.max()):
-        (kh, kw), (sh, sw), (pt, pl, pb, pr) = kernel, stride, pads
-        floor_mode = ((x.shape[2] + pt + pb - kh) // sh + 1, (x.shape[3] + pl + pr - kw) // sw + 1)
-        out = _onnx_maxpool(tuple(kernel), tuple(stride), tuple(pads), floor_mode != tuple(out_hw))(x)
-        if out.shape[2:] == tuple(out_hw):
-            return out
+    does (MLAS's max drops it), and so do other dtypes. ``finite``: the caller knows x has no NaN (no pass to
+    look)."""
+    if x.dtype == np.float32 and x.size and (finite or not np.isnan(x.max())):
+        session = _onnx_maxpool(tuple(kernel), tuple(stride), tuple(pads), tuple(out_hw), x.shape[2:])
+        if session is not None:
+            out = session(x)
+            if out.shape[2:] == tuple(out_hw):
+                return out
     out = np.empty((*x.shape[:2], *out_hw), x.dtype)
     threads.run_parallel(_maxpool_nchw, np.ascontiguousarray(x), *kernel, *stride, pads[0], pads[1], out)
     return out
 
 
 @lru_cache(maxsize=None)
-def _onnx_maxpool(kernel, stride, pads, ceil: bool):
-    """x -> onnxruntime MaxPool of float32 NCHW x (one session per pooling)."""
-    from onnx import helper
-    return onnx_node(helper.make_node("MaxPool", ["x"], ["y"], kernel_shape=list(kernel), strides=list(stride),
-                                      pads=list(pads), ceil_mode=int(ceil)))
+def _onnx_maxpool(kernel, stride, pads, out_hw, in_hw):
+    """x -> onnxruntime MaxPool of float32 NCHW x (one session per pooling); None if ONNX's cannot give out_hw."""
+    node = _maxpool_node(kernel, stride, pads, out_hw, in_hw)
+    return None if node is None else onnx_session([node])
