@@ -105,20 +105,21 @@ def test_fixed_point_equals_integer_reference(x, w, f):
        f=st.integers(-2, 12), rounding=st.sampled_from(["rne", "trunc", "floor"]),
        overflow=st.sampled_from(["sat", "wrap"]), float32=st.booleans())
 def test_every_rounding_and_overflow_mode_equals_integer_reference(x, w, f, rounding, overflow, float32):
-    """Words and the overflow count of the encoding kernel, in float32 and float64, against Python integers."""
+    """Words, the overflow count and the zero count of the encoding kernel, in float32 and float64, against Python
+    integers."""
     x = x.astype(np.float32) if float32 else x
     fmt = parse(f"fixed({w},{f},round={rounding},overflow={overflow})")
-    q, _, overflows = fmt.encode(x)
+    q, _, overflows, zeros = fmt.encode(x)
     expected = [python_fixed(v, w, f, rounding, overflow) for v in x.astype(np.float64).tolist()]
-    assert q.astype(np.int64).tolist() == expected
+    assert q.astype(np.int64).tolist() == expected and zeros == expected.count(0)
     assert overflows == sum(python_fixed(v, w, f, rounding, "sat") != python_fixed(v, w + 60, f, rounding)
                             for v in x.astype(np.float64).tolist())
 
 
 def test_non_finite_values_saturate_and_count_as_overflows():
     """±inf saturate to the extreme words, NaN to the most negative one; each counts as an overflow."""
-    q, _, overflows = parse("fixed(8,2)").encode(np.array([np.inf, -np.inf, np.nan, 1.0], np.float32))
-    assert q.tolist() == [127, -128, -128, 4] and overflows == 3
+    q, _, overflows, zeros = parse("fixed(8,2)").encode(np.array([np.inf, -np.inf, np.nan, 1.0], np.float32))
+    assert q.tolist() == [127, -128, -128, 4] and overflows == 3 and zeros == 0
 
 
 def test_fixed_rounding_and_overflow_modes():

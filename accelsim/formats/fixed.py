@@ -69,8 +69,8 @@ class Fixed(Format):
         return int(candidates[int(np.argmin(errors))])
 
     def encode(self, x):
-        """(words Q, F, how many values overflowed) with x ≈ Q · 2^-F. Q holds integers in a float array:
-        float32 when x is float32 and the word fits its mantissa (exact either way), else float64."""
+        """(words Q, F, how many values overflowed, how many words are 0) with x ≈ Q · 2^-F. Q holds integers in a
+        float array: float32 when x is float32 and the word fits its mantissa (exact either way), else float64."""
         from ..kernels.quantize import ROUNDING_CODES, fixed_words
 
         x = np.ascontiguousarray(x)
@@ -79,19 +79,19 @@ class Fixed(Format):
         f = self.fraction_bits(x)
         noise = np.random.default_rng(self.seed).random(x.size) if self.round == "stochastic" else np.empty(0)
         q = np.empty_like(x)
-        overflows = threads.run_parallel(fixed_words, x.reshape(-1), 2.0 ** f, ROUNDING_CODES[self.round], noise,
-                                         self.qmin, self.qmax, self.overflow == "wrap", q.reshape(-1))
-        if self.csd:
+        overflows, zeros = threads.run_parallel(fixed_words, x.reshape(-1), 2.0 ** f, ROUNDING_CODES[self.round],
+                                                noise, self.qmin, self.qmax, self.overflow == "wrap", q.reshape(-1))
+        if self.csd:  # keeps a word's leading digit: zeros stay the only zeros
             q = csd_truncate(q.astype(np.int64), self.csd).astype(q.dtype)
-        return q, f, int(overflows)
+        return q, f, int(overflows), int(zeros)
 
     def to_int(self, x):
         """(integer words Q as int64, F) with x ≈ Q · 2^-F."""
-        q, f, _ = self.encode(x)
+        q, f, *_ = self.encode(x)
         return q.astype(np.int64), f
 
     def quantize(self, x, axis: int = -1) -> np.ndarray:
-        q, f, _ = self.encode(x)
+        q, f, *_ = self.encode(x)
         return q.astype(np.float64) * 2.0 ** -f
 
 

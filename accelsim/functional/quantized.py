@@ -124,10 +124,11 @@ class LayerStats:
     mac_energy_pj: float = 0.0
     fraction_bits: dict = field(default_factory=dict)  # fixed point: {"weights": F, "activations": {F of batches}}
 
-    def count(self, xq, overflows: int):
-        """Add one batch of quantized input activations (and how many of them overflowed the format)."""
+    def count(self, xq, overflows: int, zeros: int | None = None):
+        """Add one batch of quantized input activations (and how many of them overflowed the format, and are 0 if
+        the encoder counted them)."""
         self.inputs += xq.size
-        self.zero_inputs += xq.size - int(np.count_nonzero(xq))
+        self.zero_inputs += xq.size - int(np.count_nonzero(xq)) if zeros is None else zeros
         self.clipped_inputs += overflows
 
     @property
@@ -185,8 +186,8 @@ class QuantizedExecutor:
         x = inputs[0]
         if isinstance(spec.weights, Fixed) and isinstance(spec.activations, Fixed) and layer.op != "sam_dense":
             spec = spec.operand_words()
-            xi, fx, overflows = spec.activations.encode(x)
-            st.count(xi, overflows)
+            xi, fx, overflows, zeros = spec.activations.encode(x)
+            st.count(xi, overflows, zeros)
             wi, fw = self._cached(layer, spec, "encode")
             st.fraction_bits = {"weights": fw, "activations": st.fraction_bits.get("activations", set()) | {fx}}
             st.arithmetic = f"mac={spec.mac}" if spec.mac else "saturating" if spec.accumulator else "fixed-point"
@@ -279,7 +280,7 @@ class QuantizedExecutor:
                 words = self._cached(layer, spec, "encode")[0]
                 self._weights[key] = float(np.abs(words).reshape(len(words), -1).sum(axis=1).max(initial=0))
             elif how == "encode":
-                words, f, _ = spec.weights.encode(layer.weights["W"].astype(np.float64))
+                words, f, *_ = spec.weights.encode(layer.weights["W"].astype(np.float64))
                 self._weights[key] = words, f
             else:
                 w = {k: v.astype(np.float64) for k, v in layer.weights.items()}
@@ -319,8 +320,8 @@ def _activation_product(layer: Layer, inputs, fmt: Format, st: LayerStats):
     products are summed in float32. Then alpha and the bias, in float."""
     a, b = inputs[0], inputs[1]
     if isinstance(fmt, Fixed):
-        (ai, fa, oa), (bi, fb, ob) = fmt.encode(a), fmt.encode(b)
-        st.count(ai, oa + ob)
+        (ai, fa, oa, za), (bi, fb, ob, _) = fmt.encode(a), fmt.encode(b)
+        st.count(ai, oa + ob, za)
         st.fraction_bits = {"weights": fb, "activations": st.fraction_bits.get("activations", set()) | {fa}}
         st.arithmetic = "fixed-point, both operands activations"
         y = matmul_product(layer, ai.astype(np.float64), bi.astype(np.float64)) * 2.0 ** -(fa + fb)

@@ -36,16 +36,17 @@ def _word(q, qmin, qmax, span, wrap):
 @numba.njit(cache=True, parallel=True)
 def fixed_words(x, scale, rounding, noise, qmin, qmax, wrap, out):
     """out[i] = word of x[i]·scale (flat arrays; ``noise`` as long as x for stochastic rounding, else empty).
-    Returns how many values overflowed the word (saturated or wrapped). Parallel: call it through
-    :func:`accelsim.threads.run_parallel`, as the other two search kernels here."""
-    overflows = 0
+    Returns (how many values overflowed the word (saturated or wrapped), how many words are 0). Parallel: call it
+    through :func:`accelsim.threads.run_parallel`, as the other two search kernels here."""
+    overflows, zeros = 0, 0
     span = qmax - qmin + 1.0
     for i in numba.prange(x.size):
         q = _rounded(x[i] * scale, rounding, noise[i] if rounding == 3 else 0.0)
         w = _word(q, qmin, qmax, span, wrap)
         out[i] = w
         overflows += w != q
-    return overflows
+        zeros += w == 0
+    return overflows, zeros
 
 
 @numba.njit(cache=True, parallel=True)
