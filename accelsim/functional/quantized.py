@@ -23,10 +23,10 @@ from .. import threads
 from ..errors import AccelsimError
 from ..formats import Binary, Fixed, Float32, Format, Minifloat, Pow2, Ternary, parse
 from ..ir import SPECIAL_OPS, Layer, LoopBounds, Network
-from ..kernels import SEED004_TABLE1, SEED004_ZERO_FACTOR, maxpool2d, pack_signs, xnor_gemm
+from ..kernels import SEED004_TABLE1, SEED004_ZERO_FACTOR, pack_signs, xnor_gemm
 from ..kernels.conv import finish, prepare as prepare_conv, prepare_fused
 from ..kernels.mac import canonical, operand_bits, prepare_saturating
-from .reference import OPS, conv_weights, im2col, matmul_epilogue, matmul_product, run, sam_dense
+from .reference import OPS, conv_weights, im2col, matmul_epilogue, matmul_product, maxpool, run, sam_dense
 
 ROLES = ("weights", "activations", "accumulator", "mac")
 WEIGHT_ONLY = (Ternary, Binary, Pow2)
@@ -239,7 +239,7 @@ class QuantizedExecutor:
         bound = -spec.activations.qmin * self._cached(layer, spec, "bound")
         if spec.accumulator is None or bound <= (1 << (spec.accumulator.W - 1)) - 1:
             dtype = _exact_dtype(bound)
-            fused = self._fused(layer, spec, relu, pool) if dtype == np.float32 else None
+            fused = self._fused(layer, spec, relu, pool, finite) if dtype == np.float32 else None
             if fused is not None:
                 return fused(xi * np.float32(2.0 ** -fx)), 0
             sums = self._mac(layer, spec, "words", dtype)(xi, scale=scale, bias=bias, relu=relu)
@@ -255,14 +255,14 @@ class QuantizedExecutor:
         acc, events = self._macs[key](xi)
         return _epilogue(finish(acc, scale, bias, relu), False, pool, finite), events
 
-    def _fused(self, layer, spec: QuantSpec, relu: bool, pool):
+    def _fused(self, layer, spec: QuantSpec, relu: bool, pool, finite: bool):
         """The conv's x -> output with its bias, ``relu`` and ``pool`` as one onnxruntime session on the values
         (:func:`~accelsim.kernels.conv.prepare_fused`), prepared once; None where that is not exact (a float64 or
-        non-finite bias) or ONNX's MaxPool cannot give the pooling."""
+        non-``finite`` bias) or ONNX's MaxPool cannot give the pooling."""
         key = (layer.name, str(spec.weights), "fused", relu, None if pool is None else pool.name)
         if key not in self._macs:
             bias = layer.weights.get("B")
-            ok = layer.op == "conv" and (bias is None or bias.dtype == np.float32 and np.isfinite(bias).all()) and \
+            ok = layer.op == "conv" and finite and (bias is None or bias.dtype == np.float32) and \
                 (pool is None or pool.attrs.get("dilation", (1, 1)) == (1, 1))
             words, fw = self._cached(layer, spec, "encode")
             how = None if pool is None else \
@@ -298,12 +298,7 @@ def _epilogue(y: np.ndarray, relu: bool, pool, finite: bool = False) -> np.ndarr
     """y through a ReLU (in place) when ``relu``, then the ``pool`` layer (the reference's max pooling; without
     looking for NaN when y is known ``finite``)."""
     y = np.maximum(y, 0, out=y) if relu else y
-    if pool is None:
-        return y
-    a = pool.attrs
-    if finite and a.get("dilation", (1, 1)) == (1, 1):
-        return maxpool2d(y, a["kernel"], a["stride"], a["pads"], pool.out_shape[2:], finite=True)
-    return OPS["maxpool"](pool, [y])
+    return y if pool is None else maxpool(pool, [y], finite)
 
 
 def _special_function(layer: Layer, inputs, stats) -> None:

@@ -108,12 +108,13 @@ def pool_windows(x: np.ndarray, layer: Layer, fill: float):
             yield xp[:, :, r * dh: r * dh + (P - 1) * sh + 1: sh, s * dw: s * dw + (Q - 1) * sw + 1: sw]
 
 
-def maxpool(layer: Layer, inputs):
+def maxpool(layer: Layer, inputs, finite: bool = False):
+    """Max over each window (NaN propagates); ``finite``: the caller knows the input has no NaN."""
     x, = inputs
     a = layer.attrs
     if a.get("dilation", (1, 1)) != (1, 1):
         return np.maximum.reduce(list(pool_windows(x, layer, -np.inf)))
-    return maxpool2d(x, a["kernel"], a["stride"], a["pads"], layer.out_shape[2:])
+    return maxpool2d(x, a["kernel"], a["stride"], a["pads"], layer.out_shape[2:], finite)
 
 
 def avgpool(layer: Layer, inputs):
@@ -362,15 +363,15 @@ def run(net: Network, x, mac_executor: MacExecutor | None = None, keep: bool = F
                             f"load it with weights to execute it")
     env = _bind_inputs(net, x)
     fed = list(env.values())  # the caller's arrays (np.asarray does not copy float32 ones)
-    live = _last_use(net)
-    chains = {} if keep or mac_executor is None else _chains(net, getattr(mac_executor, "fuses", ()))
+    live, layers = _last_use(net), net.layers
+    chains = {} if keep or mac_executor is None else _chains(layers, net.outputs, getattr(mac_executor, "fuses", ()))
     applied = set()  # layers the executor already applied after the MAC layer before them
-    for i, layer in enumerate(net.layers):
+    for i, layer in enumerate(layers):
         args = [env[t] for t in layer.inputs]
         if i in applied:
             y = args[0]
         elif i in chains:
-            y = mac_executor(layer, args, then=tuple(net.layers[j] for j in chains[i]))
+            y = mac_executor(layer, args, then=tuple(layers[j] for j in chains[i]))
             if y is not None:
                 applied.update(chains[i])
         else:
@@ -417,25 +418,25 @@ def _dead_after(net: Network, env: dict, fed: list, live: dict, t: str, i: int) 
             and not any(isinstance(v, np.ndarray) and np.may_share_memory(a, v) for v in others))
 
 
-def _chains(net: Network, ops) -> dict[int, list[int]]:
+def _chains(layers: list[Layer], outputs, ops) -> dict[int, list[int]]:
     """{i: [j, …]}: MAC layer i is followed by layers of ``ops`` in their order (each may be missing), each the
-    only reader of the one before, whose outputs are not graph outputs."""
+    only reader of the one before, whose outputs are not graph ``outputs``."""
     if not ops:
         return {}
     readers: dict[str, list[int]] = {}
-    for j, layer in enumerate(net.layers):
+    for j, layer in enumerate(layers):
         for t in layer.inputs:
             readers.setdefault(t, []).append(j)
     chains = {}
-    for i, layer in enumerate(net.layers):
+    for i, layer in enumerate(layers):
         if not layer.is_mac_layer:
             continue
         chain, t = [], layer.output
         for op in ops:
             js = readers.get(t, [])
-            if len(js) == 1 and net.layers[js[0]].op == op and t not in net.outputs:
+            if len(js) == 1 and layers[js[0]].op == op and t not in outputs:
                 chain.append(js[0])
-                t = net.layers[js[0]].output
+                t = layers[js[0]].output
         if chain:
             chains[i] = chain
     return chains

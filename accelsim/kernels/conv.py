@@ -185,31 +185,36 @@ def _channel_axis(sums: np.ndarray, bias) -> int | None:
     return None
 
 
+@numba.njit(cache=True, inline="always")
+def _finished(s, scale, bias, relu):
+    """float32(s·scale + bias) (the product in s's precision, exact: a power of two; the sum in the wider of the
+    two, rounded once to float32, as numpy's in-place passes do), then as np.maximum(·, 0) with ``relu`` (NaN
+    stays, −0 becomes 0)."""
+    v = np.float32(s * scale + bias)
+    return v if not relu or v > 0 or v != v else np.float32(0)
+
+
 @numba.njit(cache=True, parallel=True)
 def _finish_in_place(y, scale, bias, relu):
-    """y[a, k, j] = y[a, k, j]·scale + bias[k] (the product in float32: a power of two, exact; the sum in the
-    bias's precision, then rounded to float32 as numpy's in-place add does; no bias is −0, which keeps every
-    value's sign), then as np.maximum(·, 0) with ``relu``."""
+    """y[a, k, j] = :func:`_finished` of itself with bias[k] (float32 y and scale; no bias is −0, which keeps
+    every value's sign)."""
     A, K, B = y.shape
     for i in numba.prange(A * K):
         a, k = i // K, i % K
         for j in range(B):
-            v = np.float32(y[a, k, j] * scale + bias[k])
-            y[a, k, j] = v if not relu or v > 0 or v != v else 0
+            y[a, k, j] = _finished(y[a, k, j], scale, bias[k], relu)
 
 
 @numba.njit(cache=True, nogil=True)
 def _finish_block(acc, dst, scale, bias, relu):
-    """:func:`finish` of one block of sums, acc (m, P·Q, K) (any strides: filter rows' block, or a view of
-    im2col's (K, m·P·Q)), into float32 dst (m, K, P·Q): acc·scale is exact (a power of two), so one rounding to
-    float64 with the bias and one to float32, as numpy's passes do (2-3× faster than them, transposed if need
-    be); ``relu`` then as np.maximum(·, 0) does it (NaN stays, −0 becomes 0)."""
+    """:func:`finish` of one block of float64 sums, acc (m, P·Q, K) (any strides: filter rows' block, or a view
+    of im2col's (K, m·P·Q)), into float32 dst (m, K, P·Q), transposed if need be (2-3× faster than numpy's
+    passes)."""
     m, pq, K = acc.shape
     for i in range(m):
         for k in range(K):
             for j in range(pq):
-                v = np.float32(acc[i, j, k] * scale + bias[k])
-                dst[i, k, j] = v if not relu or v > 0 or v != v else 0
+                dst[i, k, j] = _finished(acc[i, j, k], scale, bias[k], relu)
 
 
 def _over_images(kernel, x, out, macs_per_image: int):
@@ -282,9 +287,7 @@ def prepare_fused(w: np.ndarray, b, bias=None, relu: bool = False, pool=None):
         nodes.append(node)
     nodes[-1].output[0] = "y"
     session = onnx_session(nodes, *inits)
-    if pool is not None and session(np.zeros((1, b.C, b.H, b.W), np.float32)).shape[2:] != tuple(pool[3]):
-        return None  # onnxruntime's ceil mode drops a last window that would start in the padding
-    return session
+    return session if pool is None else _giving(session, (b.C, b.H, b.W), pool[3])
 
 
 def _helper():
@@ -301,6 +304,12 @@ def _conv_node(b, bias: bool, out: str = "y"):
     return _helper().make_node("Conv", ["x", "w"] + (["b"] if bias else []), [out], kernel_shape=[b.R, b.S],
                                strides=list(b.stride), dilations=list(b.dilation), pads=list(b.pads),
                                group=b.groups)
+
+
+def _giving(session, image_shape, out_hw):
+    """``session`` if it turns an image of ``image_shape`` into out_hw outputs, else None: onnxruntime's ceil mode
+    drops a last window that would start in the padding, which ONNX's formula keeps."""
+    return session if session(np.zeros((1, *image_shape), np.float32)).shape[2:] == tuple(out_hw) else None
 
 
 def _maxpool_node(kernel, stride, pads, out_hw, in_hw, x: str = "x"):
@@ -382,9 +391,7 @@ def maxpool2d(x: np.ndarray, kernel, stride, pads, out_hw, finite: bool = False)
     if x.dtype == np.float32 and x.size and (finite or not np.isnan(x.max())):
         session = _onnx_maxpool(tuple(kernel), tuple(stride), tuple(pads), tuple(out_hw), x.shape[2:])
         if session is not None:
-            out = session(x)
-            if out.shape[2:] == tuple(out_hw):
-                return out
+            return session(x)
     out = np.empty((*x.shape[:2], *out_hw), x.dtype)
     threads.run_parallel(_maxpool_nchw, np.ascontiguousarray(x), *kernel, *stride, pads[0], pads[1], out)
     return out
@@ -392,6 +399,6 @@ def maxpool2d(x: np.ndarray, kernel, stride, pads, out_hw, finite: bool = False)
 
 @lru_cache(maxsize=None)
 def _onnx_maxpool(kernel, stride, pads, out_hw, in_hw):
-    """x -> onnxruntime MaxPool of float32 NCHW x (one session per pooling); None if ONNX's cannot give out_hw."""
+    """x -> onnxruntime MaxPool of float32 NCHW x (one session per pooling); None if it cannot give out_hw."""
     node = _maxpool_node(kernel, stride, pads, out_hw, in_hw)
-    return None if node is None else onnx_session([node])
+    return None if node is None else _giving(onnx_session([node]), (1, *in_hw), out_hw)
