@@ -14,7 +14,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import signal
 import sys
+import threading
 import warnings
 
 from .. import __version__
@@ -60,6 +62,11 @@ def main(argv: list[str] | None = None) -> int:
     # numpy's warnings about values computed in our code (e.g. the sqrt of a negative variance) are not for the
     # user: the checks that follow name the file and node
     warnings.filterwarnings("ignore", category=RuntimeWarning, module=r"accelsim\.")
+    own = threading.current_thread() is threading.main_thread() and \
+        signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    if own:
+        _on_interrupt.seen = False
+        signal.signal(signal.SIGINT, _on_interrupt)
     try:  # the imports too: an interrupt while numba loads is still a clean exit
         argv = sys.argv[1:] if argv is None else argv
         args = build_parser(next((a for a in argv if not a.startswith("-")), None)).parse_args(argv)
@@ -82,12 +89,28 @@ def main(argv: list[str] | None = None) -> int:
         _say(f"error: {_subject(args, exc.filename)}{exc.strerror or exc}")
         return 1
     except Exception as exc:  # a bug of ours: still one line, with the way to the traceback
+        if _on_interrupt.seen:  # an interrupt a library reported as an error of its own
+            _say("interrupted")
+            return 130
         if os.environ.get("ACCELSIM_DEBUG"):
             raise
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         _say(f"error: {_subject(args)}internal error {type(exc).__name__}: {detail} "
              f"(please report it; ACCELSIM_DEBUG=1 shows the traceback)")
         return 1
+    finally:
+        if own:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def _on_interrupt(signum, frame):
+    """SIGINT as Python's own handler takes it (a KeyboardInterrupt), remembering that it came: a library may turn
+    the interrupt into another error (numpy's C core, interrupted while it imports, raises an ImportError)."""
+    _on_interrupt.seen = True
+    raise KeyboardInterrupt
+
+
+_on_interrupt.seen = False
 
 
 def _subject(args, path=None) -> str:
