@@ -154,12 +154,13 @@ def run_parallel(kernel, *args):
         return kernel(*args)
 
 
-def onnxruntime_options():
-    """Session options for onnxruntime under the policy: :func:`count` intra-op threads that do not spin."""
+def onnxruntime_options(n: int | None = None):
+    """Session options for onnxruntime under the policy: ``n`` (by default :func:`count`) intra-op threads that
+    do not spin."""
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
-    opts.intra_op_num_threads = configure()
+    opts.intra_op_num_threads = configure() if n is None else n
     opts.inter_op_num_threads = 1
     opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     opts.log_severity_level = 3

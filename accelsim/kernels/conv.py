@@ -53,19 +53,18 @@ def _im2col_columns(xp, P, Q, R, S, sh, sw, dh, dw, out):
 
 @numba.njit(cache=True, nogil=True)
 def _row_patches(xp, Q, S, sw, dw, out):
-    """out[n, h·Q + q, (s, c)] = xp[n, h, (q·sw + s·dw)·C + c] of padded channels-last images ``xp`` (N, H, W·C),
+    """out[n, h, q, (s, c)] = xp[n, h, (q·sw + s·dw)·C + c] of padded channels-last images ``xp`` (N, H, W·C),
     for every padded row h: the patches of one filter row, a factor R smaller than full im2col rows (filter rows
-    are then offsets into these)."""
-    C = out.shape[2] // S
+    are then offsets into these). ``out`` may be a view of rows stored (h, n, q): see :class:`_FilterRows`."""
+    C = out.shape[3] // S
     run = S * C if dw == 1 else C
     for i in range(xp.shape[0]):
         for h in range(xp.shape[1]):
             for q in range(Q):
-                row, col = h * Q + q, 0
+                dst, col = out[i, h, q], 0
                 for s in range(0, S, run // C):
                     start = (q * sw + s * dw) * C
-                    for t in range(run):
-                        out[i, row, col + t] = xp[i, h, start + t]
+                    dst[col:col + run] = xp[i, h, start:start + run]
                     col += run
 
 
@@ -117,33 +116,48 @@ def _pad_into(buf: np.ndarray, x: np.ndarray, b, channels_last: bool) -> np.ndar
 
 def conv2d(x: np.ndarray, w: np.ndarray, b, dtype=np.float32, scale=None, bias=None, relu=False) -> np.ndarray:
     """out[n,k,p,q] = Σ_{c,r,s} x[n, c, p·sh + r·dh − pt, q·sw + s·dw − pl] · w[k, c, r, s] (groups = 1, or
-    depthwise), summed in ``dtype``; no bias. NCHW out: a view of a channels-last array from filter rows (the
-    next conv reads it as is). With ``scale``, :func:`finish`'s float32 (sums · scale + bias, rectified with
-    ``relu``) instead; from float64 sums a contiguous NCHW array made block by block while they are in cache (no
-    full-size float64 array, no passes). With vertical stride 1 (and S·C not tiny) the sums are
-    Σ_r (row patches shifted by r·dh rows) @ W_r: R GEMMs over patches a factor R smaller than im2col's;
-    otherwise W @ im2col columns, one GEMM. Depthwise convolutions run as a direct channels-last loop."""
-    n = x.shape[0]
-    if b.groups > 1:
-        out = np.empty((n, b.P, b.Q, b.K), dtype)
-        _depthwise_nhwc(padded_nhwc(x, b, dtype), np.ascontiguousarray(w[:, 0].transpose(1, 2, 0), dtype=dtype),
-                        *b.stride, *b.dilation, out)
-        return finish(out.transpose(0, 3, 1, 2), scale, bias, relu)
-    done = None if scale is None or np.dtype(dtype) != np.float64 else \
-        (float(scale), np.zeros(b.K) if bias is None else np.asarray(bias, np.float64).reshape(-1), relu)
-    by_rows = b.stride[0] == 1 and b.S * b.C >= ROW_PATCH_MIN
-    if by_rows:
-        wrows = np.ascontiguousarray(w.transpose(2, 3, 1, 0).reshape(b.R, -1, b.K), dtype=dtype)  # (R, S·C, K)
-        kernel, gemm = partial(_conv_by_filter_rows, wrows=wrows, b=b, done=done), wrows[0].size
-    else:
-        wmat = np.ascontiguousarray(w.reshape(b.K, -1), dtype=dtype)  # (K, C·R·S)
-        kernel, gemm = partial(_conv_by_im2col, wmat=wmat, b=b, done=done), wmat.size
-    shape = (n, b.K, b.P, b.Q) if done is not None or not by_rows else (n, b.P, b.Q, b.K)
-    out = np.empty(shape, np.float32 if done is not None else dtype)
-    _over_images(kernel, x, out, gemm * b.P * b.Q)
-    if done is not None:
-        return out
-    return finish(out.transpose(0, 3, 1, 2) if by_rows else out, scale, bias, relu)
+    depthwise), summed in ``dtype``: a :class:`Conv` used once."""
+    return Conv(w, b, dtype)(x, scale, bias, relu)
+
+
+class Conv:
+    """x -> Σ x·w of NCHW x for the conv with loop bounds ``b`` (groups = 1, or depthwise), summed in ``dtype``,
+    its weights laid out (and its GEMM sessions built) once. With vertical stride 1 (and S·C not tiny) the sums
+    are Σ_r (row patches shifted by r·dh rows) @ W_r (:func:`_conv_by_filter_rows`); otherwise W @ im2col
+    columns, one BLAS GEMM. Depthwise convolutions run as a direct channels-last loop."""
+
+    def __init__(self, w: np.ndarray, b, dtype):
+        self.b, self.dtype = b, np.dtype(dtype)
+        self.by_rows = b.groups == 1 and b.stride[0] == 1 and b.S * b.C >= ROW_PATCH_MIN
+        if b.groups > 1:
+            self.kernel, self.gemm = None, 0
+            self.wdw = np.ascontiguousarray(w[:, 0].transpose(1, 2, 0), dtype=dtype)  # (R, S, C)
+        elif self.by_rows:
+            wrows = np.ascontiguousarray(w.transpose(2, 3, 1, 0).reshape(b.R, -1, b.K), dtype=dtype)  # (R, S·C, K)
+            self.kernel, self.gemm = partial(_conv_by_filter_rows, gemms=_Gemms(wrows), b=b), wrows[0].size
+        else:
+            wmat = np.ascontiguousarray(w.reshape(b.K, -1), dtype=dtype)  # (K, C·R·S)
+            self.kernel, self.gemm = partial(_conv_by_im2col, wmat=wmat, b=b), wmat.size
+
+    def __call__(self, x: np.ndarray, scale=None, bias=None, relu=False) -> np.ndarray:
+        """The sums; NCHW out (from filter rows a view of a channels-last array: the next conv reads it as is).
+        With ``scale``, :func:`finish`'s float32 (sums · scale + bias, rectified with ``relu``) instead; from
+        float64 sums a contiguous NCHW array made block by block while they are in cache (no full-size float64
+        array, no passes)."""
+        b, n = self.b, x.shape[0]
+        if self.kernel is None:
+            out = np.empty((n, b.P, b.Q, b.K), self.dtype)
+            _depthwise_nhwc(padded_nhwc(x, b, self.dtype), self.wdw, *b.stride, *b.dilation, out)
+            return finish(out.transpose(0, 3, 1, 2), scale, bias, relu)
+        done = None if scale is None or self.dtype != np.float64 else \
+            (float(scale), np.zeros(b.K) if bias is None else np.asarray(bias, np.float64).reshape(-1), relu)
+        by_rows = self.by_rows
+        shape = (n, b.K, b.P, b.Q) if done is not None or not by_rows else (n, b.P, b.Q, b.K)
+        out = np.empty(shape, np.float32 if done is not None else self.dtype)
+        _over_images(partial(self.kernel, done=done), x, out, self.gemm * b.P * b.Q)
+        if done is not None:
+            return out
+        return finish(out.transpose(0, 3, 1, 2) if by_rows else out, scale, bias, relu)
 
 
 def finish(sums: np.ndarray, scale=None, bias=None, relu: bool = False) -> np.ndarray:
@@ -207,31 +221,34 @@ def _finish_in_place(y, scale, bias, relu):
 
 @numba.njit(cache=True, nogil=True)
 def _finish_block(acc, dst, scale, bias, relu):
-    """:func:`finish` of one block of float64 sums, acc (m, P·Q, K) (any strides: filter rows' block, or a view
-    of im2col's (K, m·P·Q)), into float32 dst (m, K, P·Q), transposed if need be (2-3× faster than numpy's
-    passes)."""
-    m, pq, K = acc.shape
+    """:func:`finish` of one block of float64 sums, acc (m, P, Q, K) (any strides: a view of filter rows' (P, m,
+    Q, K) or of im2col's (K, m, P, Q)), into float32 dst (m, K, P, Q), transposed on the way (2-3× faster than
+    numpy's passes)."""
+    m, P, Q, K = acc.shape
     for i in range(m):
         for k in range(K):
-            for j in range(pq):
-                dst[i, k, j] = _finished(acc[i, j, k], scale, bias[k], relu)
+            for p in range(P):
+                for q in range(Q):
+                    dst[i, k, p, q] = _finished(acc[i, p, q, k], scale, bias[k], relu)
 
 
 def _over_images(kernel, x, out, macs_per_image: int):
-    """kernel(x[i:j], out[i:j]) over the batch. With several threads and at least as many images, each thread
-    takes a contiguous share of the images and runs its GEMMs on one BLAS thread (no threads inside threads;
-    BLAS's own threading on these skinny GEMMs — 16-64 output channels — reached half the throughput, and
-    seed004_ic's 16×16 and 8×8 layers ran 40-250× slower threaded under load). A smaller batch runs inline, its
-    GEMMs threaded by BLAS only when they are large (:func:`~accelsim.threads.blas_for`)."""
+    """kernel(x[i:j], out[i:j], gemm_threads=t) over the batch, whose GEMMs are to run on t threads (BLAS's are
+    limited here; :class:`_Gemms` sessions take t). With several threads and at least as many images, each thread
+    takes a contiguous share of the images and runs its GEMMs on one thread (no threads inside threads; BLAS's own
+    threading on these skinny GEMMs — 16-64 output channels — reached half the throughput, and seed004_ic's 16×16
+    and 8×8 layers ran 40-250× slower threaded under load). A smaller batch runs inline, its GEMMs threaded only
+    when they are large (:func:`~accelsim.threads.blas_for`)."""
     n, workers = x.shape[0], threads.configure()
     if workers == 1 or n < workers:
-        with threads.blas_for(macs_per_image * n):
-            kernel(x, out)
+        macs = macs_per_image * n
+        with threads.blas_for(macs):
+            kernel(x, out, gemm_threads=workers if macs >= threads.SMALL_GEMM else 1)
         return
     bounds = np.linspace(0, n, workers + 1).astype(int)
     with threads.one_blas_thread():
-        list(_pool(workers).map(lambda i: kernel(x[bounds[i]:bounds[i + 1]], out[bounds[i]:bounds[i + 1]]),
-                                range(workers)))
+        list(_pool(workers).map(lambda i: kernel(x[bounds[i]:bounds[i + 1]], out[bounds[i]:bounds[i + 1]],
+                                                 gemm_threads=1), range(workers)))
 
 
 @lru_cache(maxsize=None)
@@ -239,9 +256,11 @@ def _pool(workers: int) -> ThreadPoolExecutor:
     return ThreadPoolExecutor(workers, thread_name_prefix="accelsim-conv")
 
 
-def _conv_by_im2col(x, out, wmat, b, done):
+def _conv_by_im2col(x, out, wmat, b, done, gemm_threads):
     """out (N, K, P, Q) = wmat (K, C·R·S) @ im2col columns of NCHW ``x``, over cache-sized batches of images,
-    each padded into a small buffer first; with ``done`` (scale, bias), float32 out is their :func:`finish`."""
+    each padded into a small buffer first; with ``done`` (scale, bias, relu), float32 out is their
+    :func:`finish`. BLAS's GEMM, on the caller's BLAS threads: on seed004_ic's RGB conv (K = 75) 1.1× MLAS's,
+    unlike filter rows' (``gemm_threads`` is for those)."""
     n, pq = x.shape[0], b.P * b.Q
     step = min(n, max(1, BUFFER_ELEMENTS // (pq * wmat.shape[1])))
     xp = np.zeros((step, *_padded_shape(x, b, False)), wmat.dtype)
@@ -250,11 +269,11 @@ def _conv_by_im2col(x, out, wmat, b, done):
     for n0 in range(0, n, step):
         m = min(n, n0 + step) - n0
         _im2col_columns(_pad_into(xp, x[n0:n0 + m], b, False), b.P, b.Q, b.R, b.S, *b.stride, *b.dilation, cols)
-        acc = np.matmul(wmat, cols[:, :m * pq], out=sums[:, :m * pq]).reshape(b.K, m, pq).transpose(1, 0, 2)
+        acc = np.matmul(wmat, cols[:, :m * pq], out=sums[:, :m * pq]).reshape(b.K, m, 1, pq)
         if done is None:
-            out[n0:n0 + m].reshape(m, b.K, pq)[...] = acc
-        else:
-            _finish_block(acc.transpose(0, 2, 1), out[n0:n0 + m].reshape(m, b.K, pq), *done)
+            out[n0:n0 + m] = acc.reshape(b.K, m, b.P, b.Q).transpose(1, 0, 2, 3)
+        else:  # rows of P·Q: the finish's inner loop runs over a whole image (4× faster than rows of Q)
+            _finish_block(acc.transpose(1, 2, 3, 0), out[n0:n0 + m].reshape(m, b.K, 1, pq), *done)
 
 
 def prepare(w: np.ndarray, b, dtype):
@@ -264,7 +283,7 @@ def prepare(w: np.ndarray, b, dtype):
     if np.dtype(dtype) == np.float32:
         session = onnx_session([_conv_node(b, bias=False)], _initializer("w", w))
         return lambda x, scale=None, bias=None, relu=False: finish(session(x), scale, bias, relu)
-    return partial(conv2d, w=w, b=b, dtype=dtype) if supports(b) else None
+    return Conv(w, b, dtype) if supports(b) else None
 
 
 def prepare_fused(w: np.ndarray, b, bias=None, relu: bool = False, pool=None):
@@ -295,9 +314,9 @@ def _helper():
     return helper
 
 
-def _initializer(name: str, a):
+def _initializer(name: str, a, dtype=np.float32):
     from onnx import numpy_helper
-    return numpy_helper.from_array(np.asarray(a, np.float32), name)
+    return numpy_helper.from_array(np.asarray(a, dtype), name)
 
 
 def _conv_node(b, bias: bool, out: str = "y"):
@@ -323,43 +342,68 @@ def _maxpool_node(kernel, stride, pads, out_hw, in_hw, x: str = "x"):
                                pads=list(pads), ceil_mode=int(tuple(out_hw) != floor))
 
 
-def onnx_session(nodes, *initializers):
-    """x -> output "y" of an onnxruntime session running ``nodes`` on float32 NCHW input "x"."""
+def onnx_session(nodes, *initializers, inputs=("x",), threads_n: int | None = None):
+    """(inputs …) -> output "y" of an onnxruntime session running ``nodes`` on NCHW inputs named ``inputs``, of
+    the initializers' dtype (float32 without one), on ``threads_n`` threads (the policy's count by default)."""
     import onnxruntime as ort
-    from onnx import TensorProto
+    from onnx import TensorProto, helper
 
-    helper = _helper()
-    graph = helper.make_graph(list(nodes), nodes[0].op_type, [helper.make_tensor_value_info("x", TensorProto.FLOAT,
-                                                                                          ["N", "C", "H", "W"])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], list(initializers))
+    elem = initializers[0].data_type if initializers else TensorProto.FLOAT
+    dtype = np.float64 if elem == TensorProto.DOUBLE else np.float32
+    graph = helper.make_graph(list(nodes), nodes[0].op_type,
+                              [helper.make_tensor_value_info(name, elem, None) for name in inputs],
+                              [helper.make_tensor_value_info("y", elem, None)], list(initializers))
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
-    session = ort.InferenceSession(model.SerializeToString(), threads.onnxruntime_options(),
+    session = ort.InferenceSession(model.SerializeToString(), threads.onnxruntime_options(threads_n),
                                    providers=["CPUExecutionProvider"])
-    return lambda x: session.run(None, {"x": np.ascontiguousarray(x, np.float32)})[0]
+    return lambda *xs: session.run(None, {k: np.ascontiguousarray(v, dtype) for k, v in zip(inputs, xs)})[0]
 
 
-def _conv_by_filter_rows(x, out, wrows, b, done):
-    """out (N, P, Q, K) = Σ_r patches[rows (p + r·dh, q)] @ W_r of NCHW ``x``, over cache-sized batches of images,
-    each padded channels-last into a small buffer first: one GEMM per image and filter row; with ``done`` (scale,
-    bias), out (N, K, P, Q) float32 is their :func:`finish`."""
-    n, (hp, wp, c) = x.shape[0], _padded_shape(x, b, True)
-    pq, dh = b.P * b.Q, b.dilation[0]
-    step = min(n, max(1, BUFFER_ELEMENTS // (hp * b.Q * wrows.shape[1])))
+class _Gemms:
+    """(x_0, …, x_{R-1}) -> Σ_r x_r @ weights[r] as one onnxruntime session per thread count: MLAS's GEMM
+    kernels, on weights packed once, and the sum, for float32 and float64 alike (no Conv of onnxruntime takes
+    float64). On seed004_ic's 16×16 and 8×8 convs' filter rows in float64, 1.2× and 1.35× OpenBLAS's GEMMs on
+    the same patches (which also took a pass of ours to sum)."""
+
+    def __init__(self, weights: np.ndarray):
+        self.weights = weights
+        self._sessions: dict[int, object] = {}
+
+    def session(self, threads_n: int):
+        """The GEMMs' callable on ``threads_n`` threads, built on first use."""
+        if threads_n not in self._sessions:
+            helper, R = _helper(), len(self.weights)
+            names = [f"x{r}" for r in range(R)]
+            nodes = [helper.make_node("MatMul", [x, f"w{r}"], [f"y{r}" if R > 1 else "y"]) for r, x in enumerate(names)]
+            if R > 1:
+                nodes.append(helper.make_node("Sum", [f"y{r}" for r in range(R)], ["y"]))
+            inits = [_initializer(f"w{r}", w, w.dtype) for r, w in enumerate(self.weights)]
+            self._sessions[threads_n] = onnx_session(nodes, *inits, inputs=names, threads_n=threads_n)
+        return self._sessions[threads_n]
+
+
+def _conv_by_filter_rows(x, out, gemms, b, done, gemm_threads):
+    """out (N, P, Q, K) = Σ_r patches[rows p + r·dh] @ W_r of NCHW ``x`` (``gemms``), over cache-sized batches of
+    images, each padded channels-last into a small buffer first; the padded rows' patches are stored (h, image, q)
+    so that each filter row's share is one contiguous (P·m·Q, S·C) matrix. With ``done`` (scale, bias, relu), out
+    (N, K, P, Q) float32 is their :func:`finish`."""
+    wrows = gemms.weights
+    n, (hp, wp, c), sc = x.shape[0], _padded_shape(x, b, True), wrows.shape[1]
+    step = min(n, max(1, BUFFER_ELEMENTS // (hp * b.Q * sc)))
     xp = np.zeros((step, hp, wp, c), wrows.dtype)
-    patches = np.empty((step, hp * b.Q, wrows.shape[1]), wrows.dtype)
-    partial = np.empty((step, pq, b.K), wrows.dtype)
-    sums = None if done is None else np.empty((step, pq, b.K), wrows.dtype)
+    buffer = np.empty(hp * step * b.Q * sc, wrows.dtype)
+    gemm, dh = gemms.session(gemm_threads), b.dilation[0]
     for n0 in range(0, n, step):
         m = min(n, n0 + step) - n0
+        patches = buffer[:hp * m * b.Q * sc].reshape(hp, m, b.Q, sc)
         _row_patches(_pad_into(xp, x[n0:n0 + m], b, True).reshape(m, hp, -1), b.Q, b.S, b.stride[1],
-                     b.dilation[1], patches)
-        acc = out[n0:n0 + m].reshape(m, pq, b.K) if done is None else sums[:m]
-        np.matmul(patches[:m, :pq], wrows[0], out=acc)
-        for r in range(1, b.R):
-            np.matmul(patches[:m, r * dh * b.Q: r * dh * b.Q + pq], wrows[r], out=partial[:m])
-            acc += partial[:m]
-        if done is not None:
-            _finish_block(acc, out[n0:n0 + m].reshape(m, b.K, -1), *done)
+                     b.dilation[1], patches.transpose(1, 0, 2, 3))
+        sums = gemm(*(patches[r * dh:r * dh + b.P].reshape(-1, sc) for r in range(b.R)))
+        sums = sums.reshape(b.P, m, b.Q, b.K).transpose(1, 0, 2, 3)
+        if done is None:
+            out[n0:n0 + m] = sums
+        else:
+            _finish_block(sums, out[n0:n0 + m], *done)
 
 
 @numba.njit(cache=True, parallel=True)
