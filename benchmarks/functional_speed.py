@@ -11,9 +11,12 @@ process started while another process spins on one core (accelsim's thread polic
 starts). The load average is printed with each part: the first part's targets are for a quiet machine. The numba
 kernels' first-call time (compile, or load from the on-disk cache) is reported separately.
 
-onnxruntime runs in this process, right after accelsim: anything of ours still running slows it. Until seed004_ic's
-small dense layer ran on one BLAS thread, OpenBLAS's idle helper spun for ~0.1 s after it and held onnxruntime
-to ~3,000 img/s instead of ~5,000, which flattered every ratio here by about 1.5×.
+onnxruntime runs in this process, in turns with accelsim: whatever one leaves running slows the other. Until
+seed004_ic's small dense layer ran on one BLAS thread, OpenBLAS's idle helper spun for ~0.1 s after it and held
+onnxruntime to ~3,000 img/s instead of ~5,000, which flattered every ratio here by about 1.5×. The other way round,
+onnxruntime's default session spins its pool threads for tens of ms after a run: a batch of seed004_ic fixed(8)
+started right after it took 100-124 ms, and 79-87 ms 50 ms later — ratios here were about 1.2× too low. Each
+timed part now starts SETTLE after the other ends.
 """
 from __future__ import annotations
 
@@ -42,6 +45,7 @@ CASES = [("workloads/trained/lenet5.onnx", "digits"), ("workloads/seed004_ic.onn
 TARGETS = {("seed004_ic", "fixed(8)"): 0.5, ("seed004_ic", "fixed(16)"): 0.3, ("seed004_ic", NARROW): 0.1}
 BUSY_TARGETS = {("seed004_ic", "fixed(8)"): 0.3}
 REPEATS = 5
+SETTLE = 0.1  # s between the two timed parts: onnxruntime's pool threads spin for tens of ms after a run
 
 
 def numba_first_call() -> float:
@@ -82,10 +86,12 @@ def measure(cases, formats, count, progress):
             run_quantized(net, x[:8], spec, executor)  # warm-up: weights quantized once, kernels loaded
             ort_t, ours_t = [], []
             for _ in range(REPEATS):
+                time.sleep(SETTLE)
                 t = time.perf_counter()
                 for i in batches:
                     sess.run(None, {name: x[i:i + 256]})
                 ort_t.append(time.perf_counter() - t)
+                time.sleep(SETTLE)
                 t = time.perf_counter()
                 for i in batches:
                     run_quantized(net, x[i:i + 256], spec, executor)
