@@ -1,5 +1,5 @@
 """Kernels for arithmetic numpy cannot do exactly or fast: convolutions prepared once per layer (onnxruntime for
-float32, BLAS over numba-gathered patches for float64), and numba kernels for quantization in one pass, max
+float32, GEMMs over numba-gathered patches for float64), and numba kernels for quantization in one pass, max
 pooling, saturating integer accumulation, XNOR-popcount binary dot products, SAM selection counts and the
 multi-precision MAC of seed 004. numba kernels compile on first use and are cached on disk (``cache=True``);
 every thread pool follows :mod:`accelsim.threads`."""

@@ -5,17 +5,17 @@ faster than the BLAS kernel below on seed004_ic, and exact for integer-valued op
 below 2^24 — every product and partial sum is then an integer float32 holds, or such an integer times a power of
 two; :func:`prepare_fused` adds the layer's bias, a ReLU and a max pooling to the session: seed004_ic fixed(8)
 1.1× faster than our passes after it). float64 ones (exact
-integer sums below 2^53), which onnxruntime has no Conv for, are BLAS GEMMs over cache-sized batches of
-patches:
+integer sums below 2^53), which onnxruntime has no Conv for, are GEMMs over cache-sized batches of patches —
+MLAS's, in an onnxruntime MatMul session, for filter rows (:class:`_Gemms`), OpenBLAS's for im2col columns:
 
 numpy's im2col (a strided view copied at once) moves the whole batch's patches through memory, and its copy
 loops crawl on short contiguous runs; here numba loops copy patches into a buffer of about 1 MB that the GEMM
 then reads while it is still in cache — filter-row patches of a channels-last input (runs of S·C values), or,
 when S·C is small (an RGB first layer) or the vertical stride is not 1, im2col columns of an NCHW input (runs of
 an output row's Q values: seed004_ic's 3-channel conv 1.2-1.3× faster than S·C = 15 runs of channels-last
-rows). Products are summed by BLAS in the operands' dtype (exact for integer-valued operands whose partial sums
-fit its mantissa). A batch is shared among the policy's threads, each running single-threaded GEMMs on its own
-images (seed004_ic fixed(16) end to end: 1.4× one thread of BLAS GEMMs).
+rows). Products are summed in the operands' dtype (exact for integer-valued operands whose partial sums fit its
+mantissa). A batch is shared among the policy's threads, each running single-threaded GEMMs on its own images
+(seed004_ic fixed(16) end to end: 1.4× one thread of BLAS GEMMs).
 """
 from __future__ import annotations
 
