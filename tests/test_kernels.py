@@ -12,7 +12,7 @@ from unittest import mock
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from accelsim import threads
@@ -156,6 +156,38 @@ def test_prepared_convolutions_equal_python_integers(stride, dilation, pads, gro
         got = conv(x.astype(dtype))
     assert got.shape == (2, b.K, b.P, b.Q) and got.dtype == dtype
     assert np.array_equal(got, python_conv(x, wt, b)[0])
+
+
+@settings(max_examples=20, deadline=None)
+@given(r=st.integers(1, 3), s=st.integers(2, 3), sw=st.integers(1, 2), dilation=st.tuples(st.integers(1, 2),
+       st.integers(1, 2)), pads=st.tuples(*[st.integers(0, 2)] * 4), seed=st.integers(0, 2 ** 31 - 1),
+       workers=st.sampled_from([1, 2, 3]), one_image_a_block=st.booleans(), finished=st.booleans())
+def test_filter_row_convolutions_in_onnxruntime_are_exact(r, s, sw, dilation, pads, seed, workers, one_image_a_block,
+                                                         finished):
+    """The float64 filter-row path (S·C ≥ ROW_PATCH_MIN: onnxruntime MatMul sessions over patches stored (h, image,
+    q), one GEMM per filter row, R = 1 without a Sum) on 16-bit words, whose sums reach ~2^38: exactly Python's
+    integers, as sums (a channels-last view) and finished (float32 of sums · 2^-30 + bias), with the batch shared
+    among threads or inline, a block of images at a time or one."""
+    rng = np.random.default_rng(seed)
+    n, c, h, w, k = 3, 16, 7, 8, 5
+    (dh, dw), (pt, pl, pb, pr) = dilation, pads
+    P, Q = h + pt + pb - (r - 1) * dh, (w + pl + pr - (s - 1) * dw - 1) // sw + 1
+    assume(P > 0 and Q > 0)
+    b = LoopBounds(N=n, K=k, C=c, P=P, Q=Q, R=r, S=s, stride=(1, sw), dilation=dilation, pads=pads)
+    x = rng.integers(-2 ** 15, 2 ** 15, (n, c, h, w)) * (rng.random((n, c, h, w)) < 0.8)
+    wt = rng.integers(-2 ** 15, 2 ** 15, (k, c, r, s))
+    bias = rng.standard_normal((k, 1, 1)).astype(np.float32)
+    conv = prepare(wt.astype(np.float64), b, np.float64)
+    assert conv.by_rows
+    buffer = 1 if one_image_a_block else conv_kernels.BUFFER_ELEMENTS
+    with mock.patch.object(threads, "configure", lambda: workers), \
+            mock.patch.object(conv_kernels, "BUFFER_ELEMENTS", buffer):
+        got = conv(x.astype(np.float64), scale=2.0 ** -30, bias=bias) if finished else conv(x.astype(np.float64))
+    exact = python_conv(x, wt, b)[0]
+    if finished:
+        assert np.array_equal(got, finish(exact.astype(np.float64), 2.0 ** -30, bias))
+    else:
+        assert got.dtype == np.float64 and np.array_equal(got, exact)
 
 
 @pytest.mark.parametrize("stride", [(1, 1), (2, 1)])  # filter-row GEMMs (S·C = 48), full im2col rows
