@@ -55,7 +55,7 @@ def _im2col_columns(xp, P, Q, R, S, sh, sw, dh, dw, out):
 def _row_patches(xp, Q, S, sw, dw, out):
     """out[n, h, q, (s, c)] = xp[n, h, (q·sw + s·dw)·C + c] of padded channels-last images ``xp`` (N, H, W·C),
     for every padded row h: the patches of one filter row, a factor R smaller than full im2col rows (filter rows
-    are then offsets into these). ``out`` may be a view of rows stored (h, n, q): see :class:`_FilterRows`."""
+    are then offsets into these). ``out`` may be a view of rows stored (h, n, q): see :func:`_conv_by_filter_rows`."""
     C = out.shape[3] // S
     run = S * C if dw == 1 else C
     for i in range(xp.shape[0]):
@@ -151,13 +151,12 @@ class Conv:
             return finish(out.transpose(0, 3, 1, 2), scale, bias, relu)
         done = None if scale is None or self.dtype != np.float64 else \
             (float(scale), np.zeros(b.K) if bias is None else np.asarray(bias, np.float64).reshape(-1), relu)
-        by_rows = self.by_rows
-        shape = (n, b.K, b.P, b.Q) if done is not None or not by_rows else (n, b.P, b.Q, b.K)
+        shape = (n, b.K, b.P, b.Q) if done is not None or not self.by_rows else (n, b.P, b.Q, b.K)
         out = np.empty(shape, np.float32 if done is not None else self.dtype)
         _over_images(partial(self.kernel, done=done), x, out, self.gemm * b.P * b.Q)
         if done is not None:
             return out
-        return finish(out.transpose(0, 3, 1, 2) if by_rows else out, scale, bias, relu)
+        return finish(out.transpose(0, 3, 1, 2) if self.by_rows else out, scale, bias, relu)
 
 
 def finish(sums: np.ndarray, scale=None, bias=None, relu: bool = False) -> np.ndarray:
@@ -343,8 +342,9 @@ def _maxpool_node(kernel, stride, pads, out_hw, in_hw, x: str = "x"):
 
 
 def onnx_session(nodes, *initializers, inputs=("x",), threads_n: int | None = None):
-    """(inputs …) -> output "y" of an onnxruntime session running ``nodes`` on NCHW inputs named ``inputs``, of
-    the initializers' dtype (float32 without one), on ``threads_n`` threads (the policy's count by default)."""
+    """(inputs …) -> output "y" of an onnxruntime session running ``nodes`` on inputs named ``inputs`` (NCHW "x"
+    by default), of the initializers' dtype (float32 without one), on ``threads_n`` threads (the policy's count by
+    default)."""
     import onnxruntime as ort
     from onnx import TensorProto, helper
 
