@@ -19,6 +19,7 @@ mantissa). A batch is shared among the policy's threads, each running single-thr
 """
 from __future__ import annotations
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache, partial
 
@@ -368,18 +369,23 @@ class _Gemms:
     def __init__(self, weights: np.ndarray):
         self.weights = weights
         self._sessions: dict[int, object] = {}
+        self._building = threading.Lock()  # the batch's threads ask at once: one session each thread count
 
     def session(self, threads_n: int):
         """The GEMMs' callable on ``threads_n`` threads, built on first use."""
-        if threads_n not in self._sessions:
-            helper, R = _helper(), len(self.weights)
-            names = [f"x{r}" for r in range(R)]
-            nodes = [helper.make_node("MatMul", [x, f"w{r}"], [f"y{r}" if R > 1 else "y"]) for r, x in enumerate(names)]
-            if R > 1:
-                nodes.append(helper.make_node("Sum", [f"y{r}" for r in range(R)], ["y"]))
-            inits = [_initializer(f"w{r}", w, w.dtype) for r, w in enumerate(self.weights)]
-            self._sessions[threads_n] = onnx_session(nodes, *inits, inputs=names, threads_n=threads_n)
-        return self._sessions[threads_n]
+        with self._building:
+            if threads_n not in self._sessions:
+                self._sessions[threads_n] = self._build(threads_n)
+            return self._sessions[threads_n]
+
+    def _build(self, threads_n: int):
+        helper, R = _helper(), len(self.weights)
+        names = [f"x{r}" for r in range(R)]
+        nodes = [helper.make_node("MatMul", [x, f"w{r}"], [f"y{r}" if R > 1 else "y"]) for r, x in enumerate(names)]
+        if R > 1:
+            nodes.append(helper.make_node("Sum", [f"y{r}" for r in range(R)], ["y"]))
+        inits = [_initializer(f"w{r}", w, w.dtype) for r, w in enumerate(self.weights)]
+        return onnx_session(nodes, *inits, inputs=names, threads_n=threads_n)
 
 
 def _conv_by_filter_rows(x, out, gemms, b, done, gemm_threads):
