@@ -314,9 +314,9 @@ def _helper():
     return helper
 
 
-def _initializer(name: str, a, dtype=np.float32):
+def _initializer(name: str, a):
     from onnx import numpy_helper
-    return numpy_helper.from_array(np.asarray(a, dtype), name)
+    return numpy_helper.from_array(np.asarray(a, np.float32), name)
 
 
 def _conv_node(b, bias: bool, out: str = "y"):
@@ -342,29 +342,32 @@ def _maxpool_node(kernel, stride, pads, out_hw, in_hw, x: str = "x"):
                                pads=list(pads), ceil_mode=int(tuple(out_hw) != floor))
 
 
-def onnx_session(nodes, *initializers, inputs=("x",), threads_n: int | None = None):
-    """(inputs …) -> output "y" of an onnxruntime session running ``nodes`` on inputs named ``inputs`` (NCHW "x"
-    by default), of the initializers' dtype (float32 without one), on ``threads_n`` threads (the policy's count by
-    default)."""
+def onnx_session(nodes, *initializers, inputs=("x",), dtype=np.float32, threads_n: int | None = None,
+                 arena: bool = True):
+    """(inputs …) -> output "y" of an onnxruntime session running ``nodes`` on ``dtype`` inputs named ``inputs``
+    (NCHW "x" by default), on ``threads_n`` threads (the policy's count by default); without ``arena``, its
+    buffers come from malloc run by run instead of a pool the session keeps for its lifetime."""
     import onnxruntime as ort
     from onnx import TensorProto, helper
 
-    elem = initializers[0].data_type if initializers else TensorProto.FLOAT
-    dtype = np.float64 if elem == TensorProto.DOUBLE else np.float32
+    elem = TensorProto.DOUBLE if np.dtype(dtype) == np.float64 else TensorProto.FLOAT
     graph = helper.make_graph(list(nodes), nodes[0].op_type,
                               [helper.make_tensor_value_info(name, elem, None) for name in inputs],
                               [helper.make_tensor_value_info("y", elem, None)], list(initializers))
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
-    session = ort.InferenceSession(model.SerializeToString(), threads.onnxruntime_options(threads_n),
-                                   providers=["CPUExecutionProvider"])
+    opts = threads.onnxruntime_options(threads_n)
+    opts.enable_cpu_mem_arena = opts.enable_mem_pattern = arena
+    session = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
     return lambda *xs: session.run(None, {k: np.ascontiguousarray(v, dtype) for k, v in zip(inputs, xs)})[0]
 
 
 class _Gemms:
     """(x_0, …, x_{R-1}) -> Σ_r x_r @ weights[r] as one onnxruntime session per thread count: MLAS's GEMM
-    kernels, on weights packed once, and the sum, for float32 and float64 alike (no Conv of onnxruntime takes
-    float64). On seed004_ic's 16×16 and 8×8 convs' filter rows in float64, 1.2× and 1.35× OpenBLAS's GEMMs on
-    the same patches (which also took a pass of ours to sum)."""
+    kernels and the sum, for float32 and float64 alike (no Conv of onnxruntime takes float64). On seed004_ic's
+    16×16 and 8×8 convs' filter rows in float64, 1.2× and 1.35× OpenBLAS's GEMMs on the same patches (which also
+    took a pass of ours to sum). The weights are inputs, read where they are: as initializers onnxruntime kept
+    its own copies (ResNet-18 fixed(16): peak memory 445 MB -> 936 MB), and packing them on every call costs
+    nothing measurable (S·C × K is tens of kB)."""
 
     def __init__(self, weights: np.ndarray):
         self.weights = weights
@@ -384,8 +387,9 @@ class _Gemms:
         nodes = [helper.make_node("MatMul", [x, f"w{r}"], [f"y{r}" if R > 1 else "y"]) for r, x in enumerate(names)]
         if R > 1:
             nodes.append(helper.make_node("Sum", [f"y{r}" for r in range(R)], ["y"]))
-        inits = [_initializer(f"w{r}", w, w.dtype) for r, w in enumerate(self.weights)]
-        return onnx_session(nodes, *inits, inputs=names, threads_n=threads_n)
+        session = onnx_session(nodes, inputs=names + [f"w{r}" for r in range(R)], dtype=self.weights.dtype,
+                               threads_n=threads_n, arena=False)
+        return lambda *xs: session(*xs, *self.weights)
 
 
 def _conv_by_filter_rows(x, out, gemms, b, done, gemm_threads):
