@@ -6,7 +6,8 @@ below 2^24 — every product and partial sum is then an integer float32 holds, o
 two; :func:`prepare_fused` adds the layer's bias, a ReLU and a max pooling to the session: seed004_ic fixed(8)
 1.1× faster than our passes after it). float64 ones (exact
 integer sums below 2^53), which onnxruntime has no Conv for, are GEMMs over cache-sized batches of patches —
-MLAS's, in an onnxruntime MatMul session, for filter rows (:class:`_Gemms`), OpenBLAS's for im2col columns:
+MLAS's, in an onnxruntime MatMul session, for filter rows (:func:`_sum_of_gemms`), OpenBLAS's for im2col
+columns:
 
 numpy's im2col (a strided view copied at once) moves the whole batch's patches through memory, and its copy
 loops crawl on short contiguous runs; here numba loops copy patches into a buffer of about 1 MB that the GEMM
@@ -135,7 +136,7 @@ class Conv:
             self.wdw = np.ascontiguousarray(w[:, 0].transpose(1, 2, 0), dtype=dtype)  # (R, S, C)
         elif self.by_rows:
             wrows = np.ascontiguousarray(w.transpose(2, 3, 1, 0).reshape(b.R, -1, b.K), dtype=dtype)  # (R, S·C, K)
-            self.kernel, self.gemm = partial(_conv_by_filter_rows, gemms=_Gemms(wrows), b=b), wrows[0].size
+            self.kernel, self.gemm = partial(_conv_by_filter_rows, wrows=wrows, b=b), wrows[0].size
         else:
             wmat = np.ascontiguousarray(w.reshape(b.K, -1), dtype=dtype)  # (K, C·R·S)
             self.kernel, self.gemm = partial(_conv_by_im2col, wmat=wmat, b=b), wmat.size
@@ -234,11 +235,11 @@ def _finish_block(acc, dst, scale, bias, relu):
 
 def _over_images(kernel, x, out, macs_per_image: int):
     """kernel(x[i:j], out[i:j], gemm_threads=t) over the batch, whose GEMMs are to run on t threads (BLAS's are
-    limited here; :class:`_Gemms` sessions take t). With several threads and at least as many images, each thread
-    takes a contiguous share of the images and runs its GEMMs on one thread (no threads inside threads; BLAS's own
-    threading on these skinny GEMMs — 16-64 output channels — reached half the throughput, and seed004_ic's 16×16
-    and 8×8 layers ran 40-250× slower threaded under load). A smaller batch runs inline, its GEMMs threaded only
-    when they are large (:func:`~accelsim.threads.blas_for`)."""
+    limited here; :func:`_sum_of_gemms` sessions take t). With several threads and at least as many images, each
+    thread takes a contiguous share of the images and runs its GEMMs on one thread (no threads inside threads;
+    BLAS's own threading on these skinny GEMMs — 16-64 output channels — reached half the throughput, and
+    seed004_ic's 16×16 and 8×8 layers ran 40-250× slower threaded under load). A smaller batch runs inline, its
+    GEMMs threaded only when they are large (:func:`~accelsim.threads.blas_for`)."""
     n, workers = x.shape[0], threads.configure()
     if workers == 1 or n < workers:
         macs = macs_per_image * n
@@ -361,54 +362,48 @@ def onnx_session(nodes, *initializers, inputs=("x",), dtype=np.float32, threads_
     return lambda *xs: session.run(None, {k: np.ascontiguousarray(v, dtype) for k, v in zip(inputs, xs)})[0]
 
 
-class _Gemms:
-    """(x_0, …, x_{R-1}) -> Σ_r x_r @ weights[r] as one onnxruntime session per thread count: MLAS's GEMM
+_BUILDING = threading.Lock()  # a batch's threads ask for a session at once: each is built once
+
+
+def _sum_of_gemms(R: int, dtype: str, threads_n: int):
+    """(x_0, …, x_{R-1}, w_0, …, w_{R-1}) -> Σ_r x_r @ w_r in onnxruntime on ``threads_n`` threads: MLAS's GEMM
     kernels and the sum, for float32 and float64 alike (no Conv of onnxruntime takes float64). On seed004_ic's
     16×16 and 8×8 convs' filter rows in float64, 1.2× and 1.35× OpenBLAS's GEMMs on the same patches (which also
-    took a pass of ours to sum). The weights are inputs, read where they are: as initializers onnxruntime kept
-    its own copies (ResNet-18 fixed(16): peak memory 445 MB -> 936 MB), and packing them on every call costs
-    nothing measurable (S·C × K is tens of kB)."""
-
-    def __init__(self, weights: np.ndarray):
-        self.weights = weights
-        self._sessions: dict[int, object] = {}
-        self._building = threading.Lock()  # the batch's threads ask at once: one session each thread count
-
-    def session(self, threads_n: int):
-        """The GEMMs' callable on ``threads_n`` threads, built on first use."""
-        with self._building:
-            if threads_n not in self._sessions:
-                self._sessions[threads_n] = self._build(threads_n)
-            return self._sessions[threads_n]
-
-    def _build(self, threads_n: int):
-        helper, R = _helper(), len(self.weights)
-        names = [f"x{r}" for r in range(R)]
-        nodes = [helper.make_node("MatMul", [x, f"w{r}"], [f"y{r}" if R > 1 else "y"]) for r, x in enumerate(names)]
-        if R > 1:
-            nodes.append(helper.make_node("Sum", [f"y{r}" for r in range(R)], ["y"]))
-        session = onnx_session(nodes, inputs=names + [f"w{r}" for r in range(R)], dtype=self.weights.dtype,
-                               threads_n=threads_n, arena=False)
-        return lambda *xs: session(*xs, *self.weights)
+    took a pass of ours to sum). The weights are inputs, read where they are, so that one session per (R, dtype,
+    threads) serves every layer; it keeps no arena or memory pattern (buffers come from malloc run by run). With
+    the weights as initializers, onnxruntime kept copies of them and each layer's session its own buffers
+    (ResNet-18 fixed(16), batch 8: peak memory 445 MB before MLAS, 936 MB so, 572 MB now); packing them on every
+    call costs nothing measurable (S·C × K is tens of kB)."""
+    with _BUILDING:
+        return _sum_of_gemms_session(R, dtype, threads_n)
 
 
-def _conv_by_filter_rows(x, out, gemms, b, done, gemm_threads):
-    """out (N, P, Q, K) = Σ_r patches[rows p + r·dh] @ W_r of NCHW ``x`` (``gemms``), over cache-sized batches of
-    images, each padded channels-last into a small buffer first; the padded rows' patches are stored (h, image, q)
-    so that each filter row's share is one contiguous (P·m·Q, S·C) matrix. With ``done`` (scale, bias, relu), out
-    (N, K, P, Q) float32 is their :func:`finish`."""
-    wrows = gemms.weights
+@lru_cache(maxsize=None)
+def _sum_of_gemms_session(R: int, dtype: str, threads_n: int):
+    helper = _helper()
+    xs, ws = [f"x{r}" for r in range(R)], [f"w{r}" for r in range(R)]
+    nodes = [helper.make_node("MatMul", [x, w], [f"y{r}" if R > 1 else "y"]) for r, (x, w) in enumerate(zip(xs, ws))]
+    if R > 1:
+        nodes.append(helper.make_node("Sum", [f"y{r}" for r in range(R)], ["y"]))
+    return onnx_session(nodes, inputs=xs + ws, dtype=np.dtype(dtype), threads_n=threads_n, arena=False)
+
+
+def _conv_by_filter_rows(x, out, wrows, b, done, gemm_threads):
+    """out (N, P, Q, K) = Σ_r patches[rows p + r·dh] @ wrows[r] of NCHW ``x`` (:func:`_sum_of_gemms`), over
+    cache-sized batches of images, each padded channels-last into a small buffer first; the padded rows' patches
+    are stored (h, image, q) so that each filter row's share is one contiguous (P·m·Q, S·C) matrix. With ``done``
+    (scale, bias, relu), out (N, K, P, Q) float32 is their :func:`finish`."""
     n, (hp, wp, c), sc = x.shape[0], _padded_shape(x, b, True), wrows.shape[1]
     step = min(n, max(1, BUFFER_ELEMENTS // (hp * b.Q * sc)))
     xp = np.zeros((step, hp, wp, c), wrows.dtype)
     buffer = np.empty(hp * step * b.Q * sc, wrows.dtype)
-    gemm, dh = gemms.session(gemm_threads), b.dilation[0]
+    gemm, dh = _sum_of_gemms(b.R, wrows.dtype.name, gemm_threads), b.dilation[0]
     for n0 in range(0, n, step):
         m = min(n, n0 + step) - n0
         patches = buffer[:hp * m * b.Q * sc].reshape(hp, m, b.Q, sc)
         _row_patches(_pad_into(xp, x[n0:n0 + m], b, True).reshape(m, hp, -1), b.Q, b.S, b.stride[1],
                      b.dilation[1], patches.transpose(1, 0, 2, 3))
-        sums = gemm(*(patches[r * dh:r * dh + b.P].reshape(-1, sc) for r in range(b.R)))
+        sums = gemm(*(patches[r * dh:r * dh + b.P].reshape(-1, sc) for r in range(b.R)), *wrows)
         sums = sums.reshape(b.P, m, b.Q, b.K).transpose(1, 0, 2, 3)
         if done is None:
             out[n0:n0 + m] = sums
