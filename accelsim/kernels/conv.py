@@ -124,7 +124,7 @@ def conv2d(x: np.ndarray, w: np.ndarray, b, dtype=np.float32, scale=None, bias=N
 
 class Conv:
     """x -> Σ x·w of NCHW x for the conv with loop bounds ``b`` (groups = 1, or depthwise), summed in ``dtype``,
-    its weights laid out (and its GEMM sessions built) once. With vertical stride 1 (and S·C not tiny) the sums
+    its weights laid out once. With vertical stride 1 (and S·C not tiny) the sums
     are Σ_r (row patches shifted by r·dh rows) @ W_r (:func:`_conv_by_filter_rows`); otherwise W @ im2col
     columns, one BLAS GEMM. Depthwise convolutions run as a direct channels-last loop."""
 
@@ -371,9 +371,9 @@ def _sum_of_gemms(R: int, dtype: str, threads_n: int):
     16×16 and 8×8 convs' filter rows in float64, 1.2× and 1.35× OpenBLAS's GEMMs on the same patches (which also
     took a pass of ours to sum). The weights are inputs, read where they are, so that one session per (R, dtype,
     threads) serves every layer; it keeps no arena or memory pattern (buffers come from malloc run by run). With
-    the weights as initializers, onnxruntime kept copies of them and each layer's session its own buffers
-    (ResNet-18 fixed(16), batch 8: peak memory 445 MB before MLAS, 936 MB so, 572 MB now); packing them on every
-    call costs nothing measurable (S·C × K is tens of kB)."""
+    the weights as initializers and a session per layer, onnxruntime kept copies of them and each session its own
+    buffers (ResNet-18 fixed(16), batch 8: peak memory 936 MB, against 568-590 MB so and 445 MB with OpenBLAS);
+    packing them on every call costs nothing measurable (S·C × K is tens of kB)."""
     with _BUILDING:
         return _sum_of_gemms_session(R, dtype, threads_n)
 
