@@ -143,6 +143,29 @@ def test_dynamic_fixed_point_picks_the_l2_optimal_fraction_length():
     assert err[f] == min(err.values())  # the W-1 candidates around eq. (2) hold the optimum of a wide search
 
 
+@settings(max_examples=150, deadline=None)
+@given(w=st.integers(2, 20), mode=st.sampled_from(["rne", "trunc", "floor", "stochastic"]), wrap=st.booleans(),
+       kind=st.sampled_from(["normal", "integers", "few", "outlier"]), seed=st.integers(0, 2 ** 16),
+       n=st.integers(1, 300))
+def test_fraction_search_skipping_coarse_grids_finds_the_full_searchs_fraction(w, mode, wrap, kind, seed, n):
+    """The search computes no error below the finest candidate that clips nothing but the one just under it (and
+    ties after that): it returns what the error of every one of the W-1 candidates would, first minimum on ties."""
+    from accelsim.kernels.quantize import ROUNDING_CODES, fixed_l2_errors
+    rng = np.random.default_rng(seed)
+    x = {"normal": rng.standard_normal(n) * 10.0 ** rng.integers(-3, 4),
+         "integers": rng.integers(-300, 300, n).astype(np.float64),  # ties: no error at every F ≥ 0 that fits
+         "few": rng.choice([0.0, 0.5, -0.25, 3.0], n),
+         "outlier": np.append(rng.standard_normal(n), 1e3)}[kind]
+    fmt = parse(f"fixed({w},round={mode},overflow={'wrap' if wrap else 'sat'})")
+    vmax = np.abs(x).max()
+    if vmax == 0:
+        return
+    eq2 = int(np.ceil(np.log2(fmt.qmax / vmax)))
+    candidates = np.arange(eq2 - w // 2 + 1, eq2 + w // 2)
+    errors = fixed_l2_errors(x, candidates, ROUNDING_CODES[mode], fmt.qmin, fmt.qmax, wrap)
+    assert fmt.fraction_bits(x) == candidates[np.argmin(errors)]
+
+
 @given(st.integers(-(2 ** 20), 2 ** 20))
 def test_csd_digits_are_canonic_and_exact(n):
     d = csd_digits(n)

@@ -64,9 +64,21 @@ class Fixed(Format):
             return self.W - 1
         eq2 = int(np.ceil(np.log2(self.qmax / vmax)))  # seed 004 eq. (2)
         candidates = np.arange(eq2 - self.W // 2 + 1, eq2 + self.W // 2)  # W-1 candidates around it
-        errors = threads.run_parallel(fixed_l2_errors, x, candidates, ROUNDING_CODES[self.round], self.qmin,
-                                      self.qmax, self.overflow == "wrap")
-        return int(candidates[int(np.argmin(errors))])
+
+        def errors(lo, hi):
+            return threads.run_parallel(fixed_l2_errors, x, candidates[lo:hi], ROUNDING_CODES[self.round],
+                                        self.qmin, self.qmax, self.overflow == "wrap")
+
+        # The candidates up to `fit` clip nothing, and each one's grid holds the one before it: every value's error
+        # (and, all roundings monotone, the computed sum) is no larger than there. So below fit − 1 only a tie with
+        # the next one up can win (np.argmin's first minimum): those are walked down one by one, as ties last.
+        fit = int(np.count_nonzero(vmax * 2.0 ** candidates <= self.qmax)) - 1
+        lo = max(fit - 1, 0)
+        e = errors(lo, None)
+        best = lo + int(np.argmin(e))
+        while best == lo and 0 < lo <= fit and errors(lo - 1, lo)[0] == e.min():
+            lo = best = lo - 1
+        return int(candidates[best])
 
     def encode(self, x):
         """(words Q, F, how many values overflowed, how many words are 0) with x ≈ Q · 2^-F. Q holds integers in a
