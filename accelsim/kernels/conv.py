@@ -343,11 +343,16 @@ def _maxpool_node(kernel, stride, pads, out_hw, in_hw, x: str = "x"):
                                pads=list(pads), ceil_mode=int(tuple(out_hw) != floor))
 
 
-def onnx_session(nodes, *initializers, inputs=("x",), dtype=np.float32, threads_n: int | None = None,
-                 arena: bool = True):
+def onnx_session(nodes, *initializers, inputs=("x",), dtype=np.float32, threads_n: int | None = None):
     """(inputs …) -> output "y" of an onnxruntime session running ``nodes`` on ``dtype`` inputs named ``inputs``
-    (NCHW "x" by default), on ``threads_n`` threads (the policy's count by default); without ``arena``, its
-    buffers come from malloc run by run instead of a pool the session keeps for its lifetime."""
+    (NCHW "x" by default), on ``threads_n`` threads (the policy's count by default)."""
+    session = _session(nodes, *initializers, inputs=inputs, dtype=dtype, threads_n=threads_n)
+    return lambda *xs: session.run(None, {k: np.ascontiguousarray(v, dtype) for k, v in zip(inputs, xs)})[0]
+
+
+def _session(nodes, *initializers, inputs, dtype, threads_n: int | None, arena: bool = True):
+    """The onnxruntime session of :func:`onnx_session`; without ``arena``, its buffers come from malloc run by
+    run instead of a pool the session keeps for its lifetime."""
     import onnxruntime as ort
     from onnx import TensorProto, helper
 
@@ -358,24 +363,40 @@ def onnx_session(nodes, *initializers, inputs=("x",), dtype=np.float32, threads_
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
     opts = threads.onnxruntime_options(threads_n)
     opts.enable_cpu_mem_arena = opts.enable_mem_pattern = arena
-    session = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
-    return lambda *xs: session.run(None, {k: np.ascontiguousarray(v, dtype) for k, v in zip(inputs, xs)})[0]
+    return ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
 
 
 _BUILDING = threading.Lock()  # a batch's threads ask for a session at once: each is built once
 
 
 def _sum_of_gemms(R: int, dtype: str, threads_n: int):
-    """(x_0, …, x_{R-1}, w_0, …, w_{R-1}) -> Σ_r x_r @ w_r in onnxruntime on ``threads_n`` threads: MLAS's GEMM
-    kernels and the sum, for float32 and float64 alike (no Conv of onnxruntime takes float64). On seed004_ic's
-    16×16 and 8×8 convs' filter rows in float64, 1.2× and 1.35× OpenBLAS's GEMMs on the same patches (which also
-    took a pass of ours to sum). The weights are inputs, read where they are, so that one session per (R, dtype,
-    threads) serves every layer; it keeps no arena or memory pattern (buffers come from malloc run by run). With
-    the weights as initializers and a session per layer, onnxruntime kept copies of them and each session its own
-    buffers (ResNet-18 fixed(16), batch 8: peak memory 936 MB, against 568-590 MB so and 445 MB with OpenBLAS);
-    packing them on every call costs nothing measurable (S·C × K is tens of kB)."""
+    """bind(xs, ws, out) -> run(), which writes Σ_r xs[r] @ ws[r] (R C-contiguous ``dtype`` matrices each) into
+    ``out``, in onnxruntime on ``threads_n`` threads: MLAS's GEMM kernels and the sum, for float32 and float64
+    alike (no Conv of onnxruntime takes float64). On seed004_ic's 16×16 and 8×8 convs' filter rows in float64,
+    1.2× and 1.35× OpenBLAS's GEMMs on the same patches (which also took a pass of ours to sum). The operands are
+    bound where they are, once for every block that reuses the same buffers: a run then neither converts its
+    arguments nor allocates its output (seed004_ic's 16×16 and 8×8 convs 1.1× and 1.05× faster than with run()
+    on the arrays, in turns in one process). One session per (R, dtype, threads) serves every layer, the weights being
+    inputs; it keeps no arena or memory pattern. With the weights as initializers and a session per layer,
+    onnxruntime kept copies of them and each session its own buffers (ResNet-18 fixed(16), batch 8: peak memory
+    936 MB, against 568-590 MB so and 445 MB with OpenBLAS); packing them on every call costs nothing measurable
+    (S·C × K is tens of kB)."""
     with _BUILDING:
-        return _sum_of_gemms_session(R, dtype, threads_n)
+        session = _sum_of_gemms_session(R, dtype, threads_n)
+
+    def bind(xs, ws, out):
+        binding = session.io_binding()
+        for r, (x, w) in enumerate(zip(xs, ws)):
+            for name, a in ((f"x{r}", x), (f"w{r}", w)):
+                assert a.flags.c_contiguous and a.dtype == dtype, name
+                binding.bind_input(name, "cpu", 0, a.dtype, a.shape, a.ctypes.data)
+        binding.bind_output("y", "cpu", 0, out.dtype, out.shape, out.ctypes.data)
+        return partial(_run_bound, session, binding, (xs, ws, out))  # the arrays live as long as the binding
+    return bind
+
+
+def _run_bound(session, binding, _arrays):
+    session.run_with_iobinding(binding)
 
 
 @lru_cache(maxsize=None)
@@ -385,25 +406,30 @@ def _sum_of_gemms_session(R: int, dtype: str, threads_n: int):
     nodes = [helper.make_node("MatMul", [x, w], [f"y{r}" if R > 1 else "y"]) for r, (x, w) in enumerate(zip(xs, ws))]
     if R > 1:
         nodes.append(helper.make_node("Sum", [f"y{r}" for r in range(R)], ["y"]))
-    return onnx_session(nodes, inputs=xs + ws, dtype=np.dtype(dtype), threads_n=threads_n, arena=False)
+    return _session(nodes, inputs=xs + ws, dtype=np.dtype(dtype), threads_n=threads_n, arena=False)
 
 
 def _conv_by_filter_rows(x, out, wrows, b, done, gemm_threads):
     """out (N, P, Q, K) = Σ_r patches[rows p + r·dh] @ wrows[r] of NCHW ``x`` (:func:`_sum_of_gemms`), over
     cache-sized batches of images, each padded channels-last into a small buffer first; the padded rows' patches
-    are stored (h, image, q) so that each filter row's share is one contiguous (P·m·Q, S·C) matrix. With ``done``
-    (scale, bias, relu), out (N, K, P, Q) float32 is their :func:`finish`."""
+    are stored (h, image, q) so that each filter row's share is one contiguous (P·m·Q, S·C) matrix, and the sums
+    go to one buffer: each block size's GEMMs are bound once. With ``done`` (scale, bias, relu), out (N, K, P, Q)
+    float32 is their :func:`finish`."""
     n, (hp, wp, c), sc = x.shape[0], _padded_shape(x, b, True), wrows.shape[1]
     step = min(n, max(1, BUFFER_ELEMENTS // (hp * b.Q * sc)))
     xp = np.zeros((step, hp, wp, c), wrows.dtype)
     buffer = np.empty(hp * step * b.Q * sc, wrows.dtype)
-    gemm, dh = _sum_of_gemms(b.R, wrows.dtype.name, gemm_threads), b.dilation[0]
+    sums_buffer = np.empty(b.P * step * b.Q * b.K, wrows.dtype)
+    bind, dh, runs = _sum_of_gemms(b.R, wrows.dtype.name, gemm_threads), b.dilation[0], {}
     for n0 in range(0, n, step):
         m = min(n, n0 + step) - n0
         patches = buffer[:hp * m * b.Q * sc].reshape(hp, m, b.Q, sc)
+        sums = sums_buffer[:b.P * m * b.Q * b.K].reshape(-1, b.K)
+        if m not in runs:  # the full blocks, and a last smaller one
+            runs[m] = bind([patches[r * dh:r * dh + b.P].reshape(-1, sc) for r in range(b.R)], wrows, sums)
         _row_patches(_pad_into(xp, x[n0:n0 + m], b, True).reshape(m, hp, -1), b.Q, b.S, b.stride[1],
                      b.dilation[1], patches.transpose(1, 0, 2, 3))
-        sums = gemm(*(patches[r * dh:r * dh + b.P].reshape(-1, sc) for r in range(b.R)), *wrows)
+        runs[m]()
         sums = sums.reshape(b.P, m, b.Q, b.K).transpose(1, 0, 2, 3)
         if done is None:
             out[n0:n0 + m] = sums
