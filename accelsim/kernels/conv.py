@@ -375,12 +375,12 @@ def _sum_of_gemms(R: int, dtype: str, threads_n: int):
     alike (no Conv of onnxruntime takes float64). On seed004_ic's 16×16 and 8×8 convs' filter rows in float64,
     1.2× and 1.35× OpenBLAS's GEMMs on the same patches (which also took a pass of ours to sum). The operands are
     bound where they are, once for every block that reuses the same buffers: a run then neither converts its
-    arguments nor allocates its output (seed004_ic's 16×16 and 8×8 convs 1.1× and 1.05× faster than with run()
-    on the arrays, in turns in one process). One session per (R, dtype, threads) serves every layer, the weights being
-    inputs; it keeps no arena or memory pattern. With the weights as initializers and a session per layer,
-    onnxruntime kept copies of them and each session its own buffers (ResNet-18 fixed(16), batch 8: peak memory
-    936 MB, against 568-590 MB so and 445 MB with OpenBLAS); packing them on every call costs nothing measurable
-    (S·C × K is tens of kB)."""
+    arguments nor allocates its output (the same two convs 1.1× and 1.05× faster than run() on the arrays, in
+    turns in one process). One session per (R, dtype, threads) serves every layer, the weights being inputs; it
+    keeps no arena or memory pattern. With the weights as initializers and a session per layer, onnxruntime kept
+    copies of them and each session its own buffers (ResNet-18 fixed(16), batch 8: peak memory 936 MB, against
+    568-590 MB so and 445 MB with OpenBLAS); packing them on every call costs nothing measurable (S·C × K is tens
+    of kB)."""
     with _BUILDING:
         session = _sum_of_gemms_session(R, dtype, threads_n)
 
@@ -391,11 +391,12 @@ def _sum_of_gemms(R: int, dtype: str, threads_n: int):
                 assert a.flags.c_contiguous and a.dtype == dtype, name
                 binding.bind_input(name, "cpu", 0, a.dtype, a.shape, a.ctypes.data)
         binding.bind_output("y", "cpu", 0, out.dtype, out.shape, out.ctypes.data)
-        return partial(_run_bound, session, binding, (xs, ws, out))  # the arrays live as long as the binding
+        return partial(_run_bound, session, binding, (xs, ws, out))
     return bind
 
 
 def _run_bound(session, binding, _arrays):
+    """One run of a bound session; ``_arrays``, the bound ones, are held here so that they outlive the binding."""
     session.run_with_iobinding(binding)
 
 
