@@ -140,10 +140,10 @@ def one_blas_thread():
 
 
 def blas_for(macs: int):
-    """The BLAS threads for a GEMM of ``macs`` multiply-adds: one below SMALL_GEMM, else the policy's count. A
-    small GEMM's thread wake-ups and barriers cost more than they compute, and OpenBLAS's idle threads then spin
-    for about 0.1 s, taking a core from whatever runs next: seed004_ic's first conv (threads of single-threaded
-    GEMMs) ran 1.7× slower right after its 2.6 MMAC dense layer had run on two BLAS threads."""
+    """The BLAS threads for a GEMM of ``macs`` multiply-adds: one below SMALL_GEMM (see :func:`one_blas_thread`),
+    else the policy's count. Threaded, OpenBLAS's idle threads also spin for about 0.1 s after it, taking a core
+    from whatever runs next: seed004_ic's first conv (threads of single-threaded GEMMs) ran 1.7× slower right
+    after its 2.6 MMAC dense layer had run on two BLAS threads."""
     return one_blas_thread() if macs < SMALL_GEMM else contextlib.nullcontext()
 
 
