@@ -11,7 +11,6 @@ the dense arrays; pruned SAM parameters are not).
 from __future__ import annotations
 
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +24,7 @@ from accelsim.functional.evaluate import evaluate  # noqa: E402
 from accelsim.functional.sam import activation_rates, prune  # noqa: E402
 from accelsim.ir import Network  # noqa: E402
 from accelsim.simulate import simulate  # noqa: E402
+from accelsim.transforms import prune as prune_weights  # noqa: E402
 
 #: seed 001 §III-D, Fig. 5 and Table I: (configuration, hidden-layer parameters kept, accuracy)
 PAPER = [("A (MAC)", 157_000, 0.95), ("A (MAC)", 80_000, 0.90), ("B (SAM)", 10_000, 0.95), ("B (SAM)", 5_500, 0.90)]
@@ -32,11 +32,7 @@ PAPER = [("A (MAC)", 157_000, 0.95), ("A (MAC)", 80_000, 0.90), ("B (SAM)", 10_0
 
 def magnitude_pruned(net: Network, keep: float) -> Network:
     """``net`` with all but the largest ``keep`` fraction of its first layer's |W| set to zero."""
-    first = net.layers[0]
-    w = first.weights["W"]
-    cut = np.quantile(np.abs(w), 1 - keep) if keep < 1 else -1.0
-    layers = [replace(first, weights={**first.weights, "W": np.where(np.abs(w) > cut, w, 0).astype(w.dtype)})]
-    return net.with_layers(layers + net.layers[1:])
+    return prune_weights(net, "magnitude", 1.0 - keep, layers=[net.layers[0].name])
 
 
 def main():
