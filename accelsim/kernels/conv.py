@@ -6,8 +6,8 @@ below 2^24 — every product and partial sum is then an integer float32 holds, o
 two; :func:`prepare_fused` adds the layer's bias, a ReLU and a max pooling to the session: seed004_ic fixed(8)
 1.1× faster than our passes after it). float64 ones (exact
 integer sums below 2^53), which onnxruntime has no Conv for, are GEMMs over cache-sized batches of patches —
-MLAS's, in an onnxruntime MatMul session, for filter rows (:func:`_sum_of_gemms`), OpenBLAS's for im2col
-columns:
+MLAS's, in an onnxruntime MatMul/Gemm session bound to our buffers, for filter rows (:func:`_sum_of_gemms`),
+OpenBLAS's for im2col columns:
 
 numpy's im2col (a strided view copied at once) moves the whole batch's patches through memory, and its copy
 loops crawl on short contiguous runs; here numba loops copy patches into a buffer of about 1 MB that the GEMM
