@@ -354,8 +354,9 @@ def _session(nodes, *initializers, inputs, dtype, threads_n: int | None, arena: 
     """The onnxruntime session of :func:`onnx_session`; without ``arena``, its buffers come from malloc run by
     run instead of a pool the session keeps for its lifetime."""
     import onnxruntime as ort
-    from onnx import TensorProto, helper
+    from onnx import TensorProto
 
+    helper = _helper()
     elem = TensorProto.DOUBLE if np.dtype(dtype) == np.float64 else TensorProto.FLOAT
     graph = helper.make_graph(list(nodes), nodes[0].op_type,
                               [helper.make_tensor_value_info(name, elem, None) for name in inputs],
