@@ -12,7 +12,9 @@ The tiles come as a schedule (``engine.tiles``): records that repeat (a run of i
 records that repeat. Once the processes are in a periodic state across iterations of a repeat — each starts
 one period after the previous one with the same queues, slots and transfers in flight — the engine skips
 whole iterations at once (both the DMA and the array leave them out, and the clock moves on by as many
-periods): the result is the same as stepping every tile, and the cost grows with the distinct records.
+periods). A period found once serves every later repeat of the same work that reaches the same state, from
+its first iteration. The result is the same as stepping every tile, and the cost grows with the distinct
+records.
 """
 from __future__ import annotations
 
@@ -50,12 +52,16 @@ def run_tiles(schedule: list, hier: Hierarchy, slots: int = 2, trace: bool = Fal
     free = simpy.Container(env, capacity=slots, init=slots)
     ready = simpy.Store(env)
     events = [] if trace else None
+    work = {}  # id(item) -> the key of one iteration's work
+    _index(schedule, work)
     cost = {id(tile): tile_cycles(tile, hier) for tile, _ in tiles_of(schedule)}
     state = {"busy": 0, "skipped": 0, "loaded": 0, "computed": 0}
-    in_flight: list[float] = []   # start times of DRAM transfers under way
+    waiting: list[tuple] = []     # (unit, words) of DRAM requests in the order they queue
+    in_flight: list[tuple] = []   # (start time, unit, words) of the DRAM transfer under way
     started: dict = {}            # repeat instance -> the last iteration the loader began
     skips: dict = {}              # repeat instance -> (first iteration left out, how many)
-    history: dict = {}            # repeat instance -> [(start time, state, busy, iteration)] of the array's
+    history: dict = {}            # repeat instance -> [(start time, state, busy, iteration)] of its last three
+    periods: dict = {}            # (one iteration's work, state at its start) -> (period, busy cycles per period)
     last_store = [None]           # the writer of the previous tile (when write-backs block)
 
     def walk(items, ctx, loader):
@@ -79,14 +85,17 @@ def run_tiles(schedule: list, hier: Hierarchy, slots: int = 2, trace: bool = Fal
                 j += 1
 
     def transfer(words, unit, index):
+        ticket = (unit, words)
+        waiting.append(ticket)
         with dram.request() as req:
             yield req
-            start = env.now
-            in_flight.append(start)
+            waiting.remove(ticket)
+            flight = (env.now, unit, words)
+            in_flight.append(flight)
             yield env.timeout(hier.dram_latency + ceil(words / hier.dram_bandwidth))
-            in_flight.remove(start)
+            in_flight.remove(flight)
             if trace:
-                events.append((unit, index, start, env.now - start))
+                events.append((unit, index, flight[0], env.now - flight[0]))
 
     def loader():
         for tile, _, _ in walk(schedule, (), True):
@@ -102,13 +111,15 @@ def run_tiles(schedule: list, hier: Hierarchy, slots: int = 2, trace: bool = Fal
         yield free.put(1)
 
     def snapshot():
-        return (state["loaded"] - state["computed"], dram.count, len(dram.queue), free.level, len(ready.items),
-                tuple(sorted(env.now - s for s in in_flight)),
+        """Everything the future depends on besides the tiles still to come, with times relative to now."""
+        return (state["loaded"] - state["computed"], tuple(waiting),
+                tuple((env.now - s, unit, words) for s, unit, words in in_flight), free.level, len(ready.items),
                 last_store[0] is not None and not last_store[0].processed)
 
     def begin(key, j):
         """The array starts iteration j of the run ``key``, and of every block this tile opens an iteration of:
-        where the last iterations of an instance were periodic, skip the ones the DMA has not started."""
+        once an iteration of the same work is known to start and end in this state, skip the iterations of this
+        instance the DMA has not started (up to the DMA's step past its end, the system stays periodic)."""
         opening = [(key, j)]
         if j == 0:
             for depth in range(len(key) - 2, 0, -2):  # enclosing blocks: (..., pos, iteration, inner...)
@@ -117,22 +128,28 @@ def run_tiles(schedule: list, hier: Hierarchy, slots: int = 2, trace: bool = Fal
                     opening.pop()
                     break
         for inst, it in opening:
+            if inst in skips:
+                continue
+            item = _item_of(schedule, inst)
+            now, snap = env.now + state["skipped"], snapshot()  # inner skips count in an iteration's length
             seen = history.setdefault(inst, [])
-            # times on the clock of every tile: inner skips within an iteration count in its length
-            seen.append((env.now + state["skipped"], snapshot(), state["busy"], it))
-            if len(seen) < 3 or inst in skips:
+            seen.append((now, snap, state["busy"], it))
+            del seen[:-3]
+            found = periods.get((work[id(item)], snap))
+            if found is None and len(seen) == 3:
+                # the system is deterministic: the same state at the starts of two iterations of identical work
+                # (one period apart, the same work done in between) repeats while the DMA stays in the instance
+                (t1, s1, b1, j1), (t2, s2, b2, j2), (t3, s3, b3, j3) = seen
+                if j2 - j1 == j3 - j2 == 1 and t2 - t1 == t3 - t2 and s2 == s3 and b2 - b1 == b3 - b2:
+                    found = periods[(work[id(item)], snap)] = (t3 - t2, b3 - b2)
+            if found is None:
                 continue
-            # the system is deterministic: the same state at the starts of two iterations of identical work
-            # (one period apart, the same work done in between) repeats until the instance's last iterations
-            (t1, s1, b1, j1), (t2, s2, b2, j2), (t3, s3, b3, j3) = seen[-3:]
-            if not (j2 - j1 == j3 - j2 == 1 and t2 - t1 == t3 - t2 and s2 == s3 and b2 - b1 == b3 - b2):
-                continue
-            first = started.get(inst, j3) + 1
-            m = _repeat_of(schedule, inst) - 2 - first
+            first = started.get(inst, it) + 1
+            m = item.repeat - first
             if m > 0:
                 skips[inst] = (first, m)
-                state["skipped"] += m * (t3 - t2)
-                state["busy"] += m * (b3 - b2)
+                state["skipped"] += m * found[0]
+                state["busy"] += m * found[1]
 
     def array():
         for tile, key, j in walk(schedule, (), False):
@@ -159,12 +176,22 @@ def run_tiles(schedule: list, hier: Hierarchy, slots: int = 2, trace: bool = Fal
     return LayerTiming(cycles, state["busy"], cycles - state["busy"], events or [])
 
 
-def _repeat_of(schedule, key) -> int:
-    """The repeat count of the item an instance key names: (pos, iteration, pos, iteration, ..., pos)."""
+def _index(items, work) -> None:
+    """The key of one iteration's work of every item at any depth, by the item's id."""
+    for item in items:
+        if isinstance(item, Block):
+            _index(item.items, work)
+            work[id(item)] = tuple((i.key(), i.repeat) for i in item.items)
+        else:
+            work[id(item)] = item.key()
+
+
+def _item_of(schedule, key):
+    """The item an instance key names: (pos, iteration, pos, iteration, ..., pos)."""
     items, item = schedule, None
     for i, part in enumerate(key):
         if i % 2 == 0:
             item = items[part]
         else:
             items = item.items
-    return item.repeat
+    return item

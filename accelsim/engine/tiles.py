@@ -218,14 +218,25 @@ class _Records:
         first = self.schedule(depth + 1, prefix + (0,))
         middle = self.schedule(depth + 1, prefix + (1,))
         last = self.schedule(depth + 1, prefix + (n - 1,))
-        middle = middle[0:1] if len(middle) == 1 else middle
         if len(middle) == 1:
             item = middle[0]
             item.repeat *= n - 2
-            body = [item]
-        else:
-            body = [Block(middle, n - 2)]
-        return compress(first + body + last)
+            return compress(first + [item] + last)
+        return compress(_absorbed(first, Block(middle, n - 2), last))
+
+
+def _absorbed(before: list, block: Block, after: list) -> list:
+    """``before + [block] + after``, the iterations of the block's work that end ``before`` or open ``after``
+    counted in its repeat instead (the first and last iterations of a loop often do the middle's work)."""
+    work = [(i.key(), i.repeat) for i in block.items]
+    n = len(work)
+    while len(before) >= n and [(i.key(), i.repeat) for i in before[-n:]] == work:
+        del before[-n:]
+        block.repeat += 1
+    while len(after) >= n and [(i.key(), i.repeat) for i in after[:n]] == work:
+        del after[:n]
+        block.repeat += 1
+    return before + [block] + after
 
 
 def fast_tiles(nest: Nest) -> list:
