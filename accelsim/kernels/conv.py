@@ -11,7 +11,7 @@ OpenBLAS's for im2col columns:
 
 numpy's im2col (a strided view copied at once) moves the whole batch's patches through memory, and its copy
 loops crawl on short contiguous runs; here numba loops copy patches into a buffer of about 1 MB that the GEMM
-then reads while it is still in cache — filter-row patches of a channels-last input (runs of S·C values), or,
+then reads while it is still in cache — filter-row patches (S·C values per output pixel), or,
 when S·C is small (an RGB first layer) or the vertical stride is not 1, im2col columns of an NCHW input (runs of
 an output row's Q values: seed004_ic's 3-channel conv 1.2-1.3× faster than S·C = 15 runs of channels-last
 rows). Products are summed in the operands' dtype (exact for integer-valued operands whose partial sums fit its
@@ -54,20 +54,25 @@ def _im2col_columns(xp, P, Q, R, S, sh, sw, dh, dw, out):
 
 
 @numba.njit(cache=True, nogil=True)
-def _row_patches(xp, Q, S, sw, dw, out):
-    """out[n, h, q, (s, c)] = xp[n, h, (q·sw + s·dw)·C + c] of padded channels-last images ``xp`` (N, H, W·C),
-    for every padded row h: the patches of one filter row, a factor R smaller than full im2col rows (filter rows
-    are then offsets into these). ``out`` may be a view of rows stored (h, n, q): see :func:`_conv_by_filter_rows`."""
-    C = out.shape[3] // S
-    run = S * C if dw == 1 else C
-    for i in range(xp.shape[0]):
-        for h in range(xp.shape[1]):
+def _row_patches(x, pt, pl, Q, S, sw, dw, out):
+    """out[n, h, q, (s, c)] = x[n, c, h − pt, q·sw + s·dw − pl] of NCHW images ``x``, 0 where that lies in the
+    padding, for every padded row h: the patches of one filter row, a factor R smaller than full im2col rows
+    (filter rows are then offsets into these), gathered and padded in one pass (padding channels-last first, then
+    copying, was 1.03× slower end to end on seed004_ic fixed(16)). ``out`` may be a view of rows stored (h, n, q):
+    see :func:`_conv_by_filter_rows`."""
+    C, H, W = x.shape[1:]
+    for i in range(x.shape[0]):
+        for h in range(out.shape[1]):
+            y = h - pt
             for q in range(Q):
-                dst, col = out[i, h, q], 0
-                for s in range(0, S, run // C):
-                    start = (q * sw + s * dw) * C
-                    dst[col:col + run] = xp[i, h, start:start + run]
-                    col += run
+                dst = out[i, h, q]
+                for s in range(S):
+                    col = q * sw + s * dw - pl
+                    if 0 <= y < H and 0 <= col < W:
+                        for c in range(C):
+                            dst[s * C + c] = x[i, c, y, col]
+                    else:
+                        dst[s * C:(s + 1) * C] = 0
 
 
 @numba.njit(cache=True)
@@ -414,13 +419,11 @@ def _sum_of_gemms_session(R: int, dtype: str, threads_n: int):
 
 def _conv_by_filter_rows(x, out, wrows, b, done, gemm_threads):
     """out (N, P, Q, K) = Σ_r patches[rows p + r·dh] @ wrows[r] of NCHW ``x`` (:func:`_sum_of_gemms`), over
-    cache-sized batches of images, each padded channels-last into a small buffer first; the padded rows' patches
-    are stored (h, image, q) so that each filter row's share is one contiguous (P·m·Q, S·C) matrix, and the sums
-    go to one buffer: each block size's GEMMs are bound once. With ``done`` (scale, bias, relu), out (N, K, P, Q)
-    float32 is their :func:`finish`."""
-    n, (hp, wp, c), sc = x.shape[0], _padded_shape(x, b, True), wrows.shape[1]
+    cache-sized batches of images; the padded rows' patches are stored (h, image, q) so that each filter row's
+    share is one contiguous (P·m·Q, S·C) matrix, and the sums go to one buffer: each block size's GEMMs are bound
+    once. With ``done`` (scale, bias, relu), out (N, K, P, Q) float32 is their :func:`finish`."""
+    n, hp, sc = x.shape[0], _padded_shape(x, b, True)[0], wrows.shape[1]
     step = min(n, max(1, BUFFER_ELEMENTS // (hp * b.Q * sc)))
-    xp = np.zeros((step, hp, wp, c), wrows.dtype)
     buffer = np.empty(hp * step * b.Q * sc, wrows.dtype)
     sums_buffer = np.empty(b.P * step * b.Q * b.K, wrows.dtype)
     bind, dh, runs = _sum_of_gemms(b.R, wrows.dtype.name, gemm_threads), b.dilation[0], {}
@@ -430,8 +433,7 @@ def _conv_by_filter_rows(x, out, wrows, b, done, gemm_threads):
         sums = sums_buffer[:b.P * m * b.Q * b.K].reshape(-1, b.K)
         if m not in runs:  # the full blocks, and a last smaller one
             runs[m] = bind([patches[r * dh:r * dh + b.P].reshape(-1, sc) for r in range(b.R)], wrows, sums)
-        _row_patches(_pad_into(xp, x[n0:n0 + m], b, True).reshape(m, hp, -1), b.Q, b.S, b.stride[1],
-                     b.dilation[1], patches.transpose(1, 0, 2, 3))
+        _row_patches(x[n0:n0 + m], *b.pads[:2], b.Q, b.S, b.stride[1], b.dilation[1], patches.transpose(1, 0, 2, 3))
         runs[m]()
         sums = sums.reshape(b.P, m, b.Q, b.K).transpose(1, 0, 2, 3)
         if done is None:
