@@ -24,7 +24,7 @@ from math import ceil
 import simpy
 
 from ..mapping.hierarchy import Hierarchy
-from .tiles import Block, Tile, tiles_of
+from .tiles import Block, Tile, tiles_of, work_of
 
 
 @dataclass
@@ -181,7 +181,7 @@ def _index(items, work) -> None:
     for item in items:
         if isinstance(item, Block):
             _index(item.items, work)
-            work[id(item)] = tuple((i.key(), i.repeat) for i in item.items)
+            work[id(item)] = work_of(item.items)
         else:
             work[id(item)] = item.key()
 

@@ -64,7 +64,13 @@ class Block:
     repeat: int = 1
 
     def key(self) -> tuple:
-        return ("block", self.repeat, tuple(i.key() for i in self.items))
+        return ("block", self.repeat, work_of(self.items))
+
+
+def work_of(items: list) -> tuple:
+    """What a sequence of records does: each one's cost key with its repeat count (``Tile.key`` leaves the count
+    out, so that runs of a record can merge)."""
+    return tuple((i.key(), i.repeat) for i in items)
 
 
 def add_counts(into: dict, counts: dict, scale: int = 1) -> dict:
@@ -228,12 +234,11 @@ class _Records:
 def _absorbed(before: list, block: Block, after: list) -> list:
     """``before + [block] + after``, the iterations of the block's work that end ``before`` or open ``after``
     counted in its repeat instead (the first and last iterations of a loop often do the middle's work)."""
-    work = [(i.key(), i.repeat) for i in block.items]
-    n = len(work)
-    while len(before) >= n and [(i.key(), i.repeat) for i in before[-n:]] == work:
+    work, n = work_of(block.items), len(block.items)
+    while len(before) >= n and work_of(before[-n:]) == work:
         del before[-n:]
         block.repeat += 1
-    while len(after) >= n and [(i.key(), i.repeat) for i in after[:n]] == work:
+    while len(after) >= n and work_of(after[:n]) == work:
         del after[:n]
         block.repeat += 1
     return before + [block] + after

@@ -348,11 +348,11 @@ def _maxpool_node(kernel, stride, pads, out_hw, in_hw, x: str = "x"):
                                pads=list(pads), ceil_mode=int(tuple(out_hw) != floor))
 
 
-def onnx_session(nodes, *initializers, inputs=("x",), dtype=np.float32, threads_n: int | None = None):
-    """(inputs …) -> output "y" of an onnxruntime session running ``nodes`` on ``dtype`` inputs named ``inputs``
+def onnx_session(nodes, *initializers, inputs=("x",), threads_n: int | None = None):
+    """(inputs …) -> output "y" of an onnxruntime session running ``nodes`` on float32 inputs named ``inputs``
     (NCHW "x" by default), on ``threads_n`` threads (the policy's count by default)."""
-    session = _session(nodes, *initializers, inputs=inputs, dtype=dtype, threads_n=threads_n)
-    return lambda *xs: session.run(None, {k: np.ascontiguousarray(v, dtype) for k, v in zip(inputs, xs)})[0]
+    session = _session(nodes, *initializers, inputs=inputs, dtype=np.float32, threads_n=threads_n)
+    return lambda *xs: session.run(None, {k: np.ascontiguousarray(v, np.float32) for k, v in zip(inputs, xs)})[0]
 
 
 def _session(nodes, *initializers, inputs, dtype, threads_n: int | None, arena: bool = True):
