@@ -211,6 +211,24 @@ def test_finish_inside_the_float64_conv_equals_finish_of_its_sums(stride, worker
     assert np.array_equal(fused, expected) and np.array_equal(np.signbit(fused), np.signbit(expected))
 
 
+@pytest.mark.parametrize("bias", [0.0, -0.0, 1.5, -np.inf, np.nan])
+@pytest.mark.parametrize("relu", [False, True])
+def test_finishing_kernels_round_and_rectify_zeros_nan_and_infinities_as_numpy(bias, relu):
+    """The kernels' finish (float64 sums, block by block; float32 sums, in place) is numpy's s·2^-3 + b in the
+    sums' dtype, as float32, then np.maximum(·, 0), sign bits included: NaN stays NaN, −0 and negatives become
+    +0, ±inf follow their sign."""
+    sums = np.array([np.nan, -0.0, 0.0, -1.0, 1.0, np.inf, -np.inf, 2.0 ** -140, -(2.0 ** 130), 3.0, -3.0] * 3)
+    block = np.empty((1, 1, 1, sums.size), np.float32)
+    conv_kernels._finish_block(sums.reshape(1, 1, -1, 1), block, 2.0 ** -3, np.array([bias]), relu)
+    in_place = finish(sums.astype(np.float32).reshape(1, 1, -1), 2.0 ** -3, np.full((1, 1), bias, np.float32), relu)
+    for got, dtype in ((block, np.float64), (in_place, np.float32)):
+        expected = (sums.astype(dtype) * dtype(2.0 ** -3) + dtype(bias)).astype(np.float32)
+        expected = np.maximum(expected, 0) if relu else expected
+        got = got.reshape(-1)
+        assert np.array_equal(np.isnan(got), np.isnan(expected))
+        assert np.array_equal(got[~np.isnan(got)].view(np.int32), expected[~np.isnan(expected)].view(np.int32))
+
+
 @settings(max_examples=40, deadline=None)
 @given(**conv_cases, relu=st.booleans(), pool=st.sampled_from([None, (2, 2, 0), (3, 2, 0), (3, 2, 1), (2, 1, 1)]),
        ceil=st.booleans(), fx=st.integers(-3, 9))

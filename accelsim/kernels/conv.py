@@ -209,9 +209,11 @@ def _channel_axis(sums: np.ndarray, bias) -> int | None:
 def _finished(s, scale, bias, relu):
     """float32(s·scale + bias) (the product in s's precision, exact: a power of two; the sum in the wider of the
     two, rounded once to float32, as numpy's in-place passes do), then as np.maximum(·, 0) with ``relu`` (NaN
-    stays, −0 becomes 0)."""
+    stays, −0 becomes 0). Written as max(), which compiles to a select (and returns its first argument when
+    that is NaN): as comparisons it was a branch, which mispredicts on half the values of a typical layer (seed004_ic
+    fixed(16)'s finish 4× slower); + 0 turns its −0 into 0."""
     v = np.float32(s * scale + bias)
-    return v if not relu or v > 0 or v != v else np.float32(0)
+    return max(v, np.float32(0)) + np.float32(0) if relu else v
 
 
 @numba.njit(cache=True, parallel=True)
