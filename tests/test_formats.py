@@ -143,6 +143,14 @@ def test_dynamic_fixed_point_picks_the_l2_optimal_fraction_length():
     assert err[f] == min(err.values())  # the W-1 candidates around eq. (2) hold the optimum of a wide search
 
 
+def test_fraction_search_ignores_nan_and_infinities():
+    """Non-finite values neither set the range nor enter the error: the fraction of the finite values alone."""
+    x = np.random.default_rng(4).standard_normal(1000) * 3
+    dirty = np.concatenate([x[:500], [np.inf, np.nan, -np.inf], x[500:]])
+    for w in (8, 16):
+        assert parse(f"fixed({w})").fraction_bits(dirty) == parse(f"fixed({w})").fraction_bits(x)
+
+
 @settings(max_examples=150, deadline=None)
 @given(w=st.integers(2, 20), mode=st.sampled_from(["rne", "trunc", "floor", "stochastic"]), wrap=st.booleans(),
        kind=st.sampled_from(["normal", "integers", "few", "outlier"]), seed=st.integers(0, 2 ** 16),

@@ -22,7 +22,7 @@ from accelsim.kernels import (SEED004_TABLE1, SEED004_ZERO_FACTOR, conv_saturati
                               multiprecision_dot, pack_signs, xnor_gemm)
 from accelsim.kernels import conv as conv_kernels, mac
 from accelsim.kernels.conv import finish, prepare, prepare_fused
-from accelsim.kernels.quantize import fixed_l2_errors
+from accelsim.kernels.quantize import finite_max_abs, fixed_l2_errors
 
 
 def algorithm1(I, W, precision):
@@ -332,6 +332,17 @@ def test_maxpool_equals_numpy_maximum_over_a_minus_inf_padded_input(h, w, kernel
         x = np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
     got = maxpool2d(x, kernel, stride, (pt, pl, pb, pr), (P, Q))
     assert np.array_equal(got, expected, equal_nan=True)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_finite_max_abs_skips_nan_and_infinities(dtype):
+    """The largest finite magnitude (numpy's max and min when all is finite, else the numba pass); 0 (not −0)
+    when there is none."""
+    cases = [([1.0, -3.0, 2.0], 3.0), ([np.nan, -3.0, np.inf], 3.0), ([-np.inf, 2.0, np.nan, -1.0], 2.0),
+             ([np.inf, np.nan], 0.0), ([], 0.0), ([-0.0, -0.0], 0.0), ([-2.5], 2.5)]
+    for x, top in cases:
+        got = finite_max_abs(np.array(x, dtype))
+        assert got == top and not np.signbit(got), x
 
 
 def test_fixed_l2_errors_match_numpy():

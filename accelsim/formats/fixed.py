@@ -56,7 +56,7 @@ class Fixed(Format):
         from ..kernels.quantize import ROUNDING_CODES, finite_max_abs, fixed_l2_errors
 
         x = np.ascontiguousarray(x).reshape(-1)
-        vmax = threads.run_parallel(finite_max_abs, x)
+        vmax = finite_max_abs(x)
         if x.size > SEARCH_SAMPLE:  # an evenly strided calibration sample (plus the maximum) is enough
             x = np.append(x[:: x.size // SEARCH_SAMPLE], vmax)
         x = x[np.isfinite(x)].astype(np.float64)
@@ -66,8 +66,8 @@ class Fixed(Format):
         candidates = np.arange(eq2 - self.W // 2 + 1, eq2 + self.W // 2)  # W-1 candidates around it
 
         def errors(lo, hi):
-            return threads.run_parallel(fixed_l2_errors, x, candidates[lo:hi], ROUNDING_CODES[self.round],
-                                        self.qmin, self.qmax, self.overflow == "wrap")
+            return fixed_l2_errors(x, candidates[lo:hi], ROUNDING_CODES[self.round], self.qmin, self.qmax,
+                                   self.overflow == "wrap")
 
         # The candidates up to `fit` clip nothing, and each one's grid holds the one before it: every value's error
         # (and, all roundings monotone, the computed sum) is no larger than there. So below fit − 1 only a tie with
