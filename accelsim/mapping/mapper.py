@@ -144,11 +144,14 @@ def _sample(hier: Hierarchy, shape: Shape, rng: random.Random) -> Mapping | None
 
 def _footprint(hier: Hierarchy, levels: list[LevelMap], shape: Shape, li: int) -> int:
     """Words level ``li``'s tile takes under partial loops ``levels`` (``Nest.footprint`` without building one)."""
-    ext = {d: 1 for d in DIMS}
+    ext = dict.fromkeys(DIMS, 1)
     for lm in levels[li:]:
-        for d, f, *_ in lm.temporal + lm.spatial:
+        for d, f in lm.temporal:
             ext[d] *= f
-    ext = {d: min(e, shape[d]) for d, e in ext.items()}
+        for d, f, _ in lm.spatial:
+            ext[d] *= f
+    for d, bound in shape.bounds:
+        ext[d] = min(ext[d], bound)
     lv = hier.levels[li]
     return sum(shape.stored(t, shape.tensor_size(t, ext), dram=False) * (2 if t in lv.double else 1)
                for t in TENSORS if t in lv.keeps)
