@@ -60,7 +60,7 @@ def run_tiles(schedule: list, hier: Hierarchy, slots: int = 2, trace: bool = Fal
     in_flight: list[tuple] = []   # (start time, unit, words) of the DRAM transfer under way
     started: dict = {}            # repeat instance -> the last iteration the loader began
     skips: dict = {}              # repeat instance -> (first iteration left out, how many)
-    history: dict = {}            # repeat instance -> [(start time, state, busy, iteration)] of its last three
+    history: dict = {}            # repeat instance -> [(start time, state, busy, iteration)] of its last 3 starts
     periods: dict = {}            # (one iteration's work, state at its start) -> (period, busy cycles per period)
     last_store = [None]           # the writer of the previous tile (when write-backs block)
 

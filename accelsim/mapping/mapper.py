@@ -17,7 +17,7 @@ from zlib import crc32
 
 from ..errors import AccelsimError
 from .hierarchy import DIMS, TENSORS, Hierarchy
-from .nest import LevelMap, Mapping, Nest, Shape, by_component
+from .nest import LevelMap, Mapping, Nest, Shape, by_component, tile_words
 
 OBJECTIVES = ("energy", "delay", "edp")
 SAMPLES = 200
@@ -152,9 +152,7 @@ def _footprint(hier: Hierarchy, levels: list[LevelMap], shape: Shape, li: int) -
             ext[d] *= f
     for d, bound in shape.bounds:
         ext[d] = min(ext[d], bound)
-    lv = hier.levels[li]
-    return sum(shape.stored(t, shape.tensor_size(t, ext), dram=False) * (2 if t in lv.double else 1)
-               for t in TENSORS if t in lv.keeps)
+    return tile_words(shape, hier.levels[li], ext)
 
 
 def sampled(hier: Hierarchy, shape: Shape, samples: int = SAMPLES, seed: int = 0):

@@ -166,6 +166,13 @@ def window(a: int, b: int, stride: int, dilation: int) -> int:
     return len({p * stride + r * dilation for p in range(a) for r in range(b)})
 
 
+def tile_words(shape: Shape, level, ext: dict[str, int]) -> int:
+    """Words a tile of per-dimension extents ``ext`` takes in storage ``level``: the tensors it keeps, a
+    double-buffered one twice."""
+    return sum(shape.stored(t, shape.tensor_size(t, ext), dram=False) * (2 if t in level.double else 1)
+               for t in TENSORS if t in level.keeps)
+
+
 def by_component(per_tensor: dict) -> dict[str, dict[str, int]]:
     """{(component, tensor): {action: n}} -> {component: {action: n}}."""
     out: dict[str, dict[str, int]] = {}
@@ -398,10 +405,7 @@ class Nest:
 
     def footprint(self, level: int) -> int:
         """Words a level instance must hold (a double-buffered tensor twice)."""
-        lv = self.hier.levels[level]
-        ext = self.tile_extents(level)
-        return sum(self.shape.stored(t, self.shape.tensor_size(t, ext), dram=False) * (2 if t in lv.double else 1)
-                   for t in TENSORS if t in lv.keeps)
+        return tile_words(self.shape, self.hier.levels[level], self.tile_extents(level))
 
     def fits(self) -> bool:
         return all(lv.capacity is None or self.footprint(i) <= lv.capacity for i, lv in enumerate(self.hier.levels))
