@@ -196,6 +196,7 @@ class Nest:
         # how far one step of each loop moves along its dimension: the product of the later loops over it
         self.strides = [prod(later.factor for later in self.loops[i + 1:] if later.dim == lp.dim)
                         for i, lp in enumerate(self.loops)]
+        self._pair_words = {}  # (t, parent, child, side, first) -> words: the mapper's bound and counts share them
 
     # ---- structure ---------------------------------------------------------------------------------
     def boundary(self, level: int) -> int:
@@ -362,8 +363,23 @@ class Nest:
 
     def pair_words(self, t: str, parent: int, child: int, side: str, first: bool = False) -> int:
         """Memory words of a pair's fills (narrow elements packed; partial sums packed only in DRAM)."""
-        order, b, modes, _, _ = self.pair_view(t, parent, child, side, first)
-        return self.shape.stored(t, self.words(t, b, modes, order), dram=side == "parent" and parent == 0)
+        key = (t, parent, child, side, first)
+        words = self._pair_words.get(key)
+        if words is None:
+            order, b, modes, _, _ = self.pair_view(t, parent, child, side, first)
+            words = self._pair_words[key] = self.shape.stored(t, self.words(t, b, modes, order),
+                                                              dram=side == "parent" and parent == 0)
+        return words
+
+    def fills(self, t: str, parent: int, child: int, fresh: bool = True, resident: bool = False) -> tuple[int, int]:
+        """(reads, writes) of tensor t at the parent of a pair: the words it serves, and the partial sums it takes
+        back. The first fill of ``fresh`` partial sums, and of a ``resident`` tensor, reads nothing."""
+        served = self.pair_words(t, parent, child, "parent")
+        if t == "O":
+            return served - (self.pair_words(t, parent, child, "parent", first=True) if fresh else 0), served
+        if resident:
+            return served - self.pair_words(t, parent, child, "parent", first=True), 0
+        return served, 0
 
     def steps(self) -> int:
         """Compute cycles: temporal index tuples that carry at least one MAC."""
@@ -438,20 +454,18 @@ class Nest:
                             slot[action] = slot.get(action, 0) + n
 
                 cw = self.pair_words(t, parent, child, "child")
-                pw = self.pair_words(t, parent, child, "parent")
                 pname = self.hier.levels[parent].name
                 cname = self.hier.levels[child].name if child < n_levels else None
                 noc = self.noc_between(parent, child, t)
                 if t == "O":
                     cfirst = self.pair_words(t, parent, child, "child", first=True) if fresh else 0
-                    pfirst = self.pair_words(t, parent, child, "parent", first=True) if fresh else 0
-                    preads, pwrites, creads, cwrites, ncw = pw - pfirst, pw, cw, cw - cfirst, 2 * cw - cfirst
+                    preads, pwrites = self.fills(t, parent, child, fresh)
+                    creads, cwrites, ncw = cw, cw - cfirst, 2 * cw - cfirst
                 else:
-                    preads, pwrites, creads, cwrites, ncw = pw, 0, 0, cw, cw
-                    if parent == 0 and not split and self.is_resident(t):  # first fills are free
-                        pfirst = self.pair_words(t, parent, child, "parent", first=True)
-                        cfirst = self.pair_words(t, parent, child, "child", first=True)
-                        preads, cwrites, ncw = preads - pfirst, cwrites - cfirst, ncw - cfirst
+                    resident = parent == 0 and not split and self.is_resident(t)  # first fills are free
+                    cfirst = self.pair_words(t, parent, child, "child", first=True) if resident else 0
+                    preads, pwrites = self.fills(t, parent, child, resident=resident)
+                    creads, cwrites, ncw = 0, cw - cfirst, cw - cfirst
                 if split:
                     dram[t] = (preads, pwrites, c)
                 else:
