@@ -6,6 +6,7 @@ engine and the energy model only ever see this description, never the family.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 #: the canonical loop dimensions (G = groups of a grouped convolution, outermost and relevant to every tensor)
 DIMS = ("G", "N", "K", "C", "P", "Q", "R", "S")
@@ -70,8 +71,21 @@ class Bus:
     serial: bool = False
 
     def words(self, counts: dict) -> int:
-        return sum(n for (comp, t), actions in counts.items() for action, n in actions.items()
-                   if any(c == comp and tt in (None, t) and a in (None, action) for c, tt, a in self.carries))
+        total = 0
+        for (comp, t), actions in counts.items():
+            rules = self._carried.get(comp)
+            if rules:
+                total += sum(n for action, n in actions.items()
+                             if any(tt in (None, t) and a in (None, action) for tt, a in rules))
+        return total
+
+    @cached_property
+    def _carried(self) -> dict:
+        """{component: [(tensor, action)]} of ``carries``."""
+        out = {}
+        for c, t, a in self.carries:
+            out.setdefault(c, []).append((t, a))
+        return out
 
 
 @dataclass(frozen=True)

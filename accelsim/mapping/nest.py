@@ -24,7 +24,7 @@ widths, compression, word widths) apply where they belong; :func:`by_component` 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from functools import cached_property, lru_cache
+from functools import cached_property, lru_cache, wraps
 from math import prod
 
 from ..ir.layer import LoopBounds
@@ -183,6 +183,17 @@ def by_component(per_tensor: dict) -> dict[str, dict[str, int]]:
     return out
 
 
+def _once(method):
+    """A Nest method computed once per nest and arguments: the mapper's two bounds and its score ask again."""
+    @wraps(method)
+    def kept(self, *args, **kwargs):
+        key = (method.__name__, args, tuple(kwargs.items()))
+        if key not in self._kept:
+            self._kept[key] = method(self, *args, **kwargs)
+        return self._kept[key]
+    return kept
+
+
 class Nest:
     """A mapping flattened against a hierarchy and a shape, with the closed-form counts."""
 
@@ -196,7 +207,7 @@ class Nest:
         # how far one step of each loop moves along its dimension: the product of the later loops over it
         self.strides = [prod(later.factor for later in self.loops[i + 1:] if later.dim == lp.dim)
                         for i, lp in enumerate(self.loops)]
-        self._pair_words = {}  # (t, parent, child, side, first) -> words: the mapper's bound and counts share them
+        self._kept = {}  # results of the @_once methods
 
     # ---- structure ---------------------------------------------------------------------------------
     def boundary(self, level: int) -> int:
@@ -233,6 +244,7 @@ class Nest:
         chain = self.hier.chain(t) + [len(self.hier.levels)]
         return list(zip(chain, chain[1:]))
 
+    @_once
     def is_resident(self, t: str) -> bool:
         """Whether tensor t starts the layer loaded: the hierarchy says so and all of it fits in its first
         on-chip keeper (capacity × instances); otherwise it must be fetched like any other tensor."""
@@ -361,15 +373,11 @@ class Nest:
             total *= _window_sum(hist[_P], hist[_R], sh, dh) * _window_sum(hist[_Q], hist[_S], sw, dw)
         return total
 
+    @_once
     def pair_words(self, t: str, parent: int, child: int, side: str, first: bool = False) -> int:
         """Memory words of a pair's fills (narrow elements packed; partial sums packed only in DRAM)."""
-        key = (t, parent, child, side, first)
-        words = self._pair_words.get(key)
-        if words is None:
-            order, b, modes, _, _ = self.pair_view(t, parent, child, side, first)
-            words = self._pair_words[key] = self.shape.stored(t, self.words(t, b, modes, order),
-                                                              dram=side == "parent" and parent == 0)
-        return words
+        order, b, modes, _, _ = self.pair_view(t, parent, child, side, first)
+        return self.shape.stored(t, self.words(t, b, modes, order), dram=side == "parent" and parent == 0)
 
     def fills(self, t: str, parent: int, child: int, fresh: bool = True, resident: bool = False) -> tuple[int, int]:
         """(reads, writes) of tensor t at the parent of a pair: the words it serves, and the partial sums it takes
@@ -381,6 +389,7 @@ class Nest:
             return served - self.pair_words(t, parent, child, "parent", first=True), 0
         return served, 0
 
+    @_once
     def steps(self) -> int:
         """Compute cycles: temporal index tuples that carry at least one MAC."""
         n = 1
@@ -397,6 +406,7 @@ class Nest:
         chained = {ax.name for lv in self.hier.levels[:keeper] for ax in lv.fanout if ax.chained}
         return keeper > 0 and any(lp.axis in chained and lp.dim not in RELEVANT["O"] for lp in self.loops)
 
+    @_once
     def reduction_steps(self) -> int:
         """Extra cycles of a chained reduction: each PE spends one cycle per partial sum it drains from its own
         psum store (counted on one PE; all PEs run in lockstep)."""
@@ -406,6 +416,7 @@ class Nest:
         modes = [m and lp.axis is None for m, lp in zip(self.counted("O", b, True, self.floor), self.loops)]
         return self.words("O", b, modes)
 
+    @_once
     def tile_count(self) -> int:
         """Non-empty DRAM-level tiles."""
         n = 1
