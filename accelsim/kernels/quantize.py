@@ -68,14 +68,32 @@ def _finite_max_abs(x):
     return m
 
 
+@numba.njit(cache=True, nogil=True)
+def _max_magnitude_bits(bits, mask):
+    """max(bits & mask) over the signed-integer view of an IEEE float array: with the sign bit masked off, bit
+    patterns order as the magnitudes do (±inf and NaN above every finite value), and an integer max vectorizes."""
+    m = bits.dtype.type(0)
+    for i in range(bits.size):
+        m = max(m, bits[i] & mask)
+    return m
+
+
+#: float dtype -> (its signed-integer view, mask of all but the sign bit, bits of +inf)
+_MAGNITUDE_BITS = {np.dtype(np.float32): (np.int32, 0x7FFFFFFF, 0x7F800000),
+                   np.dtype(np.float64): (np.int64, 0x7FFFFFFFFFFFFFFF, 0x7FF0000000000000)}
+
+
 def finite_max_abs(x) -> float:
-    """max |x| over the finite values of a flat array (0 when there are none): numpy's vectorized max and min
-    (seed004_ic's activations: 5× a parallel pass of ours), unless x holds NaN or ±inf, which a numba pass then
-    skips (parallel, under the thread policy)."""
-    if x.size:
-        top = max(float(x.max()), -float(x.min()))  # NaN anywhere: both NaN
-        if math.isfinite(top):
-            return top + 0.0  # all −0: 0, as the pass gives
+    """max |x| over the finite values of a flat array (0 when there are none). float32/float64: one integer max
+    over the magnitudes' bit patterns (seed004_ic's activations: 2.1M float32 in 0.8-0.9 ms, against 1.8 ms
+    for numpy's max and min), unless that finds NaN or ±inf, which a numba pass then skips (parallel, under
+    the thread policy)."""
+    kind = _MAGNITUDE_BITS.get(x.dtype)
+    if kind is not None and x.size and x.flags.c_contiguous:
+        ints, mask, inf = kind
+        top = _max_magnitude_bits(x.reshape(-1).view(ints), ints(mask))
+        if top < inf:
+            return float(np.array(top, ints).view(x.dtype))  # all ±0: +0, as the pass gives
     return threads.run_parallel(_finite_max_abs, x)
 
 
@@ -83,9 +101,17 @@ def finite_max_abs(x) -> float:
 def fixed_l2_errors(x, fractions, rounding, qmin, qmax, wrap):
     """Σ (x − quantized x)² for each candidate fraction length (seed 004 §4.1's search), each candidate's sum in
     order; the candidates interleaved value by value, so that their independent sums overlap (2.5× one parallel
-    loop per candidate on 2 threads, for 9 candidates)."""
-    errors = np.zeros(fractions.size)
+    loop per candidate on 2 threads, for 9 candidates). The usual mode (round to nearest, saturate) gets a loop
+    with the mode as constants (1.4×, as in :func:`fixed_words`)."""
     mode = 0 if rounding == 3 else rounding
+    if mode == 0 and not wrap:
+        return _l2_errors(x, fractions, 0, qmin, qmax, False)
+    return _l2_errors(x, fractions, mode, qmin, qmax, wrap)
+
+
+@numba.njit(cache=True, inline="always")
+def _l2_errors(x, fractions, mode, qmin, qmax, wrap):
+    errors = np.zeros(fractions.size)
     span = qmax - qmin + 1.0
     scales = np.empty(fractions.size)
     for j in range(fractions.size):
