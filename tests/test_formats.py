@@ -47,6 +47,23 @@ def test_minifloat_casts_are_bit_exact_with_ml_dtypes(name):
     assert np.array_equal(np.signbit(ours[ours == 0]), np.signbit(expected[expected == 0]))
 
 
+def test_wide_minifloats_round_as_numpy_casts_on_every_float64_exponent():
+    """Random float64 bit patterns (every exponent, subnormals, infinities, NaN payloads): fp32 rounds as numpy's
+    float64 -> float32 cast, fp16 as its float16 cast (both round to nearest even, with subnormals), and the
+    minifloat with float64's own 11 exponent and 52 mantissa bits leaves every value as it is."""
+    rng = np.random.default_rng(3)
+    x = rng.integers(0, 2 ** 64, 200000, dtype=np.uint64).view(np.float64)
+    x = np.concatenate([x, [0.0, -0.0, np.inf, -np.inf, 5e-324, -5e-324, 2.0 ** -1022, np.finfo(np.float64).max]])
+    with np.errstate(over="ignore", invalid="ignore"):  # (casting NaN payloads)
+        for name, cast in (("fp32", np.float32), ("fp16", np.float16)):
+            expected = x.astype(cast).astype(np.float64)
+            ours = parse(name).quantize(x)
+            assert np.array_equal(ours, expected, equal_nan=True), name
+            assert np.array_equal(np.signbit(ours[x == x]), np.signbit(expected[x == x])), name  # ±0 too
+    same = parse("minifloat(11,52)").quantize(x)
+    assert np.array_equal(same, x, equal_nan=True) and np.array_equal(np.signbit(same[x == x]), np.signbit(x[x == x]))
+
+
 @pytest.mark.parametrize("name", sorted(ML_DTYPES))
 def test_minifloat_bit_codes_equal_ml_dtypes_storage_and_decode_back(name):
     dtype = ML_DTYPES[name]

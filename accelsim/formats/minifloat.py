@@ -55,6 +55,7 @@ class Minifloat(Format):
         return (2 - 2.0 ** -self.M) * 2.0 ** top
 
     def quantize(self, x, axis: int = -1) -> np.ndarray:
+        from .. import threads
         from ..kernels.quantize import OVERFLOW_CODES, minifloat_values
 
         x = np.asarray(x)
@@ -62,8 +63,8 @@ class Minifloat(Format):
         if flat.dtype not in (np.float32, np.float64):
             flat = flat.astype(np.float64)
         out = np.empty(flat.size)
-        minifloat_values(flat, self.M, self.emin, self.max_finite, self.subnormals, OVERFLOW_CODES[self.overflow],
-                         out)
+        threads.run_parallel(minifloat_values, flat, self.M, self.emin, self.max_finite, self.subnormals,
+                             OVERFLOW_CODES[self.overflow], out)
         return out.reshape(x.shape)
 
     def to_bits(self, x) -> np.ndarray:
