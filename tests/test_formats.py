@@ -47,6 +47,28 @@ def test_minifloat_casts_are_bit_exact_with_ml_dtypes(name):
     assert np.array_equal(np.signbit(ours[ours == 0]), np.signbit(expected[expected == 0]))
 
 
+@pytest.mark.parametrize("name", ["fp32", "tf32", "fp16", "bf16", "dlfloat16", "fp8_e4m3", "fp8_e5m2", "fp4_e2m1",
+                                  "minifloat(9,30)"])
+def test_minifloat_counts_its_overflows_and_zeros_as_numpy_does(name):
+    """quantize_counted: the values of quantize (float32 where float32 holds the format), the finite inputs that
+    became inf or NaN (for a saturating format, every input beyond its largest finite value), and the zeros, as
+    numpy counts them — on ±inf, NaN and ±0 inputs too, without subnormals (dlfloat16) and saturating (fp4)."""
+    fmt = parse(name)
+    rng = np.random.default_rng(1)
+    x = (rng.standard_normal(20000) * 10.0 ** rng.uniform(-12, 12, 20000)).astype(np.float32)
+    x[:40] = [np.inf, -np.inf, np.nan, 0.0, -0.0, 1e-45, -1e-40, 3e38] * 5
+    for xs in (x, x.astype(np.float64)):
+        values = fmt.quantize(xs)
+        overflows = np.count_nonzero(np.isfinite(xs) & ~np.isfinite(values))
+        if fmt.overflow == "sat":
+            overflows += np.count_nonzero(np.abs(xs) > fmt.max_finite)
+        q, counted, zeros = fmt.quantize_counted(xs)
+        assert q.dtype == (np.float32 if xs.dtype == np.float32 and fmt.fits_float32 else np.float64)
+        assert np.array_equal(q, values, equal_nan=True) and np.array_equal(np.signbit(q[q == 0]),
+                                                                            np.signbit(values[values == 0]))
+        assert (counted, zeros) == (overflows, values.size - np.count_nonzero(values)), name
+
+
 def test_wide_minifloats_round_as_numpy_casts_on_every_float64_exponent():
     """Random float64 bit patterns (every exponent, subnormals, infinities, NaN payloads): fp32 rounds as numpy's
     float64 -> float32 cast, fp16 as its float16 cast (both round to nearest even, with subnormals), and the

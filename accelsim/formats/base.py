@@ -37,6 +37,12 @@ class Format:
     def quantize(self, x, axis: int = -1) -> np.ndarray:
         raise NotImplementedError
 
+    def quantize_counted(self, x, axis: int = -1) -> tuple[np.ndarray, int, int | None]:
+        """(``quantize(x, axis)``, how many finite inputs it could not hold, how many of its values are 0 or
+        None when not counted): a format may return float32 values where float32 holds every value it has."""
+        q = self.quantize(x, axis)
+        return q, int(np.count_nonzero(np.isfinite(x) & ~np.isfinite(q))), None
+
     def require(self, ok: bool, problem: str) -> None:
         """Validation in ``__post_init__``: raise FormatError(problem) unless ``ok``."""
         if not ok:

@@ -54,7 +54,22 @@ class Minifloat(Format):
             return (2 - 2.0 ** (1 - self.M)) * 2.0 ** top
         return (2 - 2.0 ** -self.M) * 2.0 ** top
 
+    @property
+    def fits_float32(self) -> bool:
+        """Whether float32 holds every value of the format (its mantissa, exponent range and subnormals)."""
+        return self.M <= 23 and self.emin - self.M >= -149 and self.max_finite <= float(np.finfo(np.float32).max)
+
     def quantize(self, x, axis: int = -1) -> np.ndarray:
+        return self._rounded(x, np.float64)[0]
+
+    def quantize_counted(self, x, axis: int = -1) -> tuple[np.ndarray, int, int]:
+        """As :meth:`Format.quantize_counted`, counted as the values are rounded; float32 values for float32
+        inputs where the format :attr:`fits_float32` (the same numbers: the float32 MAC reads them as they are).
+        A saturating format counts every input beyond its largest finite value (±inf included)."""
+        x = np.asarray(x)
+        return self._rounded(x, np.float32 if x.dtype == np.float32 and self.fits_float32 else np.float64)
+
+    def _rounded(self, x, dtype) -> tuple[np.ndarray, int, int]:
         from .. import threads
         from ..kernels.quantize import OVERFLOW_CODES, minifloat_values
 
@@ -62,10 +77,10 @@ class Minifloat(Format):
         flat = np.ascontiguousarray(x.reshape(-1))
         if flat.dtype not in (np.float32, np.float64):
             flat = flat.astype(np.float64)
-        out = np.empty(flat.size)
-        threads.run_parallel(minifloat_values, flat, self.M, self.emin, self.max_finite, self.subnormals,
-                             OVERFLOW_CODES[self.overflow], out)
-        return out.reshape(x.shape)
+        out = np.empty(flat.size, dtype)
+        overflows, zeros = threads.run_parallel(minifloat_values, flat, self.M, self.emin, self.max_finite,
+                                                self.subnormals, OVERFLOW_CODES[self.overflow], out)
+        return out.reshape(x.shape), int(overflows), int(zeros)
 
     def to_bits(self, x) -> np.ndarray:
         """The (1+E+M)-bit codes (sign | exponent field | mantissa, as uint64) of ``x`` rounded to the format.

@@ -21,7 +21,7 @@ import numpy as np
 
 from .. import threads
 from ..errors import AccelsimError
-from ..formats import Binary, Fixed, Float32, Format, Minifloat, Pow2, Ternary, parse
+from ..formats import Binary, Fixed, Float32, Format, Pow2, Ternary, parse
 from ..ir import SPECIAL_OPS, Layer, LoopBounds, Network
 from ..kernels import SEED004_TABLE1, SEED004_ZERO_FACTOR, pack_signs, xnor_gemm
 from ..kernels.conv import finish, prepare as prepare_conv, prepare_fused
@@ -202,8 +202,8 @@ class QuantizedExecutor:
             st.arithmetic = "xnor-popcount"
             y = _xnor_mac(layer, xq, self._cached(layer, spec, "quantize")["W"])
         else:
-            xq = spec.activations.quantize(x, axis=1 if layer.op == "conv" else -1)
-            st.count(xq, _overflows(spec.activations, x, xq))
+            xq, overflows, zeros = spec.activations.quantize_counted(x, axis=1 if layer.op == "conv" else -1)
+            st.count(xq, overflows, zeros)
             w = self._cached(layer, spec, "quantize")
             st.arithmetic = "float32"
             if layer.op == "sam_dense":
@@ -322,8 +322,8 @@ def _activation_product(layer: Layer, inputs, fmt: Format, st: LayerStats):
         y = matmul_product(layer, ai.astype(np.float64), bi.astype(np.float64)) * 2.0 ** -(fa + fb)
     else:
         axes = (-2 if layer.attrs.get("trans_a") else -1, -1 if layer.attrs.get("trans_b") else -2)  # reduction axes
-        aq, bq = fmt.quantize(a, axis=axes[0]), fmt.quantize(b, axis=axes[1])
-        st.count(aq, _overflows(fmt, a, aq) + _overflows(fmt, b, bq))
+        (aq, oa, za), (bq, ob, _) = fmt.quantize_counted(a, axis=axes[0]), fmt.quantize_counted(b, axis=axes[1])
+        st.count(aq, oa + ob, za)
         st.arithmetic = "float32, both operands activations"
         y = matmul_product(layer, aq.astype(np.float32), bq.astype(np.float32))
     return matmul_epilogue(layer, y, inputs)
@@ -358,14 +358,6 @@ def _count_macs(layer: Layer, xi, nonzero_mac, precision: str, st: LayerStats):
 def _exact_dtype(bound: float):
     """float32 when every partial sum of integers is below 2^24 in magnitude (all exact there), else float64."""
     return np.float32 if bound < 2 ** 24 else np.float64
-
-
-def _overflows(fmt: Format, x, xq) -> int:
-    """Finite inputs the format could not hold: turned into inf/NaN, or clamped by a saturating minifloat."""
-    n = int(np.count_nonzero(np.isfinite(x) & ~np.isfinite(xq)))
-    if isinstance(fmt, Minifloat) and fmt.overflow == "sat":
-        n += int(np.count_nonzero(np.abs(x) > fmt.max_finite))
-    return n
 
 
 def _binary_pair(spec: QuantSpec) -> bool:

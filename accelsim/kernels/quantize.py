@@ -131,7 +131,9 @@ OVERFLOW_CODES = {"ieee": 0, "nan": 1, "sat": 2}
 @numba.njit(cache=True, parallel=True)
 def minifloat_values(x, M, emin, max_finite, subnormals, overflow, out):
     """out[i] = x[i] rounded to nearest-even on a minifloat grid with M mantissa bits and minimum normal
-    exponent ``emin`` (flat arrays); overflow per OVERFLOW_CODES. Parallel: call it through
+    exponent ``emin`` (flat arrays; ``out`` float64, or float32 for a format whose values it holds); overflow
+    per OVERFLOW_CODES. Returns (how many inputs overflowed: finite ones beyond the largest finite value, and for
+    a saturating format any beyond it; how many values are 0). Parallel: call it through
     :func:`accelsim.threads.run_parallel`.
 
     From the smallest normal up, the float64 bit pattern of |x| is rounded to M mantissa bits in place (add
@@ -146,6 +148,7 @@ def minifloat_values(x, M, emin, max_finite, subnormals, overflow, out):
     half = np.uint64(low >> np.uint64(1))
     shift, one = np.uint64(dropped), np.uint64(dropped > 0)  # (M = 52: nothing dropped, nothing to add)
     over = math.inf if overflow == 0 else (max_finite if overflow == 2 else np.nan)
+    overflows, zeros = 0, 0
     for i in numba.prange(x.size):
         v = np.float64(x[i])
         a = abs(v)
@@ -155,8 +158,12 @@ def minifloat_values(x, M, emin, max_finite, subnormals, overflow, out):
         q = q if a != math.inf else math.inf
         if not subnormals:
             q = q if q >= tiny else (tiny if a >= tiny / 2 else 0.0)
+        overflows += (a > max_finite) if overflow == 2 else (q > max_finite and a != math.inf)
         q = over if q > max_finite else q
-        out[i] = math.copysign(q, v) if a == a else np.nan
+        r = math.copysign(q, v) if a == a else np.nan
+        zeros += r == 0
+        out[i] = r
+    return overflows, zeros
 
 
 @numba.njit(cache=True)
