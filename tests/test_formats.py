@@ -259,6 +259,25 @@ def test_block_floating_point_equals_a_per_block_python_reference(x, m, e, b):
     assert parse(f"bfp({m},{e},{b})").quantize(x).tolist() == expected
 
 
+@pytest.mark.parametrize("spelling", ["bfp(8,8,16)", "bfp(5,3,6)", "bfp(24,8,4)"])
+def test_block_floating_point_blocks_a_middle_axis_as_each_vector_alone(spelling):
+    """Blocks along the channels of an NCHW array (5 channels short of a whole last block) are those of each
+    pixel's channel vector quantized alone (the 1-D path the reference above checks); quantize_counted gives the
+    same values (float32 where float32 holds the format) and numpy's counts, with ±inf, NaN and zeros in."""
+    fmt = parse(spelling)
+    rng = np.random.default_rng(5)
+    x = (rng.standard_normal((3, 21, 4, 5)) * 10.0 ** rng.uniform(-20, 20, (3, 21, 4, 5))).astype(np.float32)
+    x.reshape(-1)[::37], x.reshape(-1)[5::41], x.reshape(-1)[9::43] = np.inf, np.nan, 0.0
+    per_vector = np.stack([[[fmt.quantize(x[n, :, h, w]) for w in range(5)] for h in range(4)] for n in range(3)])
+    expected = per_vector.transpose(0, 3, 1, 2)
+    assert np.array_equal(fmt.quantize(x, axis=1), expected, equal_nan=True)
+    q, overflows, zeros = fmt.quantize_counted(x, axis=1)
+    assert q.dtype == (np.float32 if fmt.fits_float32 else np.float64)
+    assert np.array_equal(q, expected, equal_nan=True)
+    assert overflows == np.count_nonzero(np.isfinite(x) & ~np.isfinite(expected))
+    assert zeros == expected.size - np.count_nonzero(expected)
+
+
 def test_block_minifloat_puts_the_block_max_in_the_top_binade():
     x = np.array([[1000.0, 3.0, 0.5, 900.0], [0.001, 0.002, 0.003, 0.0004]])
     q = parse("bm(4,3,4)").quantize(x)

@@ -33,14 +33,32 @@ class BFP(Format):
     def bits(self) -> int:
         return self.M  # + E/B per element for the shared exponent
 
+    @property
+    def fits_float32(self) -> bool:
+        """Whether float32 holds every value: M-1 magnitude bits, steps 2^(e-M+2) for the E-bit exponents e."""
+        lo, hi = -(1 << (self.E - 1)), (1 << (self.E - 1)) - 1
+        return self.M <= 25 and lo - self.M + 2 >= -149 and hi <= 127
+
     def quantize(self, x, axis: int = -1) -> np.ndarray:
+        return self._blocked(x, axis, np.float64)[0]
+
+    def quantize_counted(self, x, axis: int = -1) -> tuple[np.ndarray, int, int]:
+        """As :meth:`Format.quantize_counted`, counted in the kernel; float32 values for float32 inputs where
+        float32 holds the format (:attr:`fits_float32`)."""
+        x = np.asarray(x)
+        return self._blocked(x, axis, np.float32 if x.dtype == np.float32 and self.fits_float32 else np.float64)
+
+    def _blocked(self, x, axis: int, dtype) -> tuple[np.ndarray, int, int]:
+        from .. import threads
         from ..kernels.quantize import bfp_values
 
-        b, restore = blocks(np.asarray(x, np.float64), axis, self.B)
-        rows = b.reshape(-1, self.B)
-        out = np.empty_like(rows)
-        bfp_values(rows, self.M, self.E, out)
-        return restore(out.reshape(b.shape))
+        x = np.asarray(x)
+        x = np.ascontiguousarray(x if x.dtype in (np.float32, np.float64) else x.astype(np.float64))
+        axis = axis % max(x.ndim, 1)
+        shape3 = (int(np.prod(x.shape[:axis])), x.shape[axis] if x.ndim else 1, int(np.prod(x.shape[axis + 1:])))
+        out = np.empty(shape3, dtype)
+        overflows, zeros = threads.run_parallel(bfp_values, x.reshape(shape3), self.B, self.M, self.E, out)
+        return out.reshape(x.shape), int(overflows), int(zeros)
 
 
 @dataclass(frozen=True)

@@ -166,28 +166,52 @@ def minifloat_values(x, M, emin, max_finite, subnormals, overflow, out):
     return overflows, zeros
 
 
+@numba.njit(cache=True, inline="always")
+def _shared_exponent(m, ebits):
+    """floor(log2(m)) of a block's largest magnitude m (exact, from frexp), clamped to a signed ebits-bit range;
+    0 for an all-zero block."""
+    lo, hi = -(1 << (ebits - 1)), (1 << (ebits - 1)) - 1
+    return min(max(math.frexp(m)[1] - 1, lo), hi) if m > 0 else 0
+
+
 @numba.njit(cache=True)
 def block_exponents(blocks, ebits):
-    """floor(log2(max |x|)) of each row of ``blocks`` (exact, from frexp), clamped to a signed ebits-bit range;
-    0 for an all-zero row."""
-    lo, hi = -(1 << (ebits - 1)), (1 << (ebits - 1)) - 1
+    """:func:`_shared_exponent` of each row of ``blocks``."""
     out = np.zeros(blocks.shape[0], np.int64)
     for i in range(blocks.shape[0]):
         m = 0.0
         for j in range(blocks.shape[1]):
             m = max(m, abs(blocks[i, j]))
-        if m > 0:
-            out[i] = min(max(math.frexp(m)[1] - 1, lo), hi)
+        out[i] = _shared_exponent(m, ebits)
     return out
 
 
-@numba.njit(cache=True)
-def bfp_values(blocks, M, ebits, out):
-    """Block floating point: each row of ``blocks`` shares the exponent of its largest magnitude (clamped to a
-    signed ebits-bit range); values round to nearest-even on M-bit signed mantissas, saturating."""
+@numba.njit(cache=True, parallel=True)
+def bfp_values(x, B, M, ebits, out):
+    """Block floating point over x (outer, n, inner): blocks of B consecutive values along the middle axis (the
+    last one shorter) share the exponent of their largest magnitude (:func:`_shared_exponent`); values round to
+    nearest-even on M-bit signed mantissas, saturating, into ``out`` (the same shape; float64, or float32 where it
+    holds the format). Strided blocks, so no copy moves the axis last (an NCHW conv input blocks its channels),
+    with the inner axis innermost so that the loops vectorize. Returns (finite inputs made non-finite, values
+    that are 0). Parallel: call it through :func:`accelsim.threads.run_parallel`."""
     lim = (1 << (M - 1)) - 1
-    exponents = block_exponents(blocks, ebits)
-    for i in range(blocks.shape[0]):
-        step = math.ldexp(1.0, exponents[i] - (M - 2))  # M-1 magnitude bits hold values < 2^(e+1)
-        for j in range(blocks.shape[1]):
-            out[i, j] = min(max(np.rint(blocks[i, j] / step), -lim), lim) * step
+    outer, n, inner = x.shape
+    nb = (n + B - 1) // B
+    overflows, zeros = 0, 0
+    for t in numba.prange(outer * nb):
+        o, c0 = t // nb, (t % nb) * B
+        c1 = min(c0 + B, n)
+        step = np.zeros(inner)
+        for c in range(c0, c1):  # the blocks' largest magnitudes, then their steps
+            for j in range(inner):
+                step[j] = max(step[j], abs(np.float64(x[o, c, j])))
+        for j in range(inner):
+            step[j] = math.ldexp(1.0, _shared_exponent(step[j], ebits) - (M - 2))  # M-1 bits hold values < 2^(e+1)
+        for c in range(c0, c1):
+            for j in range(inner):
+                v = np.float64(x[o, c, j])
+                q = min(max(np.rint(v / step[j]), -lim), lim) * step[j]
+                overflows += math.isfinite(v) and not math.isfinite(q)
+                zeros += q == 0
+                out[o, c, j] = q
+    return overflows, zeros
