@@ -33,13 +33,21 @@ class Format:
 
     kind = ""  # the name in the spelling, e.g. "fixed"; set by each subclass
     bits = 32  # storage bits per element (memory traffic scales with it)
+    fits_float32 = False  # whether float32 holds every value of the format (a format that checks says so)
 
     def quantize(self, x, axis: int = -1) -> np.ndarray:
         raise NotImplementedError
 
     def quantize_counted(self, x, axis: int = -1) -> tuple[np.ndarray, int, int | None]:
         """(``quantize(x, axis)``, how many finite inputs it could not hold, how many of its values are 0 or
-        None when not counted): a format may return float32 values where float32 holds every value it has."""
+        None when not counted); for float32 inputs of a format that :attr:`fits_float32`, float32 values (the
+        same numbers: the float32 MAC reads them as they are)."""
+        x = np.asarray(x)
+        return self._counted(x, axis, np.float32 if x.dtype == np.float32 and self.fits_float32 else np.float64)
+
+    def _counted(self, x, axis: int, dtype) -> tuple[np.ndarray, int, int | None]:
+        """:meth:`quantize_counted` with the values in ``dtype``: by default quantize's float64 values, counted
+        by numpy (a format whose kernel counts as it goes overrides this, and quantize takes its values)."""
         q = self.quantize(x, axis)
         return q, int(np.count_nonzero(np.isfinite(x) & ~np.isfinite(q))), None
 

@@ -40,15 +40,10 @@ class BFP(Format):
         return self.M <= 25 and lo - self.M + 2 >= -149 and hi <= 127
 
     def quantize(self, x, axis: int = -1) -> np.ndarray:
-        return self._blocked(x, axis, np.float64)[0]
+        return self._counted(x, axis, np.float64)[0]
 
-    def quantize_counted(self, x, axis: int = -1) -> tuple[np.ndarray, int, int]:
-        """As :meth:`Format.quantize_counted`, counted in the kernel; float32 values for float32 inputs where
-        float32 holds the format (:attr:`fits_float32`)."""
-        x = np.asarray(x)
-        return self._blocked(x, axis, np.float32 if x.dtype == np.float32 and self.fits_float32 else np.float64)
-
-    def _blocked(self, x, axis: int, dtype) -> tuple[np.ndarray, int, int]:
+    def _counted(self, x, axis: int, dtype) -> tuple[np.ndarray, int, int]:
+        """Counted in the kernel, which blocks ``axis`` where it lies (no copy moves it last)."""
         from .. import threads
         from ..kernels.quantize import bfp_values
 

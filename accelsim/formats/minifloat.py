@@ -60,16 +60,11 @@ class Minifloat(Format):
         return self.M <= 23 and self.emin - self.M >= -149 and self.max_finite <= float(np.finfo(np.float32).max)
 
     def quantize(self, x, axis: int = -1) -> np.ndarray:
-        return self._rounded(x, np.float64)[0]
+        return self._counted(x, axis, np.float64)[0]
 
-    def quantize_counted(self, x, axis: int = -1) -> tuple[np.ndarray, int, int]:
-        """As :meth:`Format.quantize_counted`, counted as the values are rounded; float32 values for float32
-        inputs where the format :attr:`fits_float32` (the same numbers: the float32 MAC reads them as they are).
-        A saturating format counts every input beyond its largest finite value (±inf included)."""
-        x = np.asarray(x)
-        return self._rounded(x, np.float32 if x.dtype == np.float32 and self.fits_float32 else np.float64)
-
-    def _rounded(self, x, dtype) -> tuple[np.ndarray, int, int]:
+    def _counted(self, x, axis: int, dtype) -> tuple[np.ndarray, int, int]:
+        """Counted as the values are rounded: a saturating format counts every input beyond its largest finite
+        value (±inf included)."""
         from .. import threads
         from ..kernels.quantize import OVERFLOW_CODES, minifloat_values
 
