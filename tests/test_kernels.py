@@ -164,7 +164,7 @@ def test_prepared_convolutions_equal_python_integers(stride, dilation, pads, gro
        workers=st.sampled_from([1, 2, 3]), one_image_a_block=st.booleans(), finished=st.booleans())
 def test_filter_row_convolutions_in_onnxruntime_are_exact(r, s, sw, dilation, pads, seed, workers, one_image_a_block,
                                                          finished):
-    """The float64 filter-row path (S·C ≥ ROW_PATCH_MIN: bound onnxruntime sessions over patches stored (h, image,
+    """The float64 filter-row path (vertical stride 1: bound onnxruntime sessions over patches stored (h, image,
     q), a MatMul for the first filter row and a Gemm adding each other one, R = 1 a lone MatMul) on 16-bit words,
     whose sums reach ~2^38: exactly Python's integers, as sums (a channels-last view) and finished (float32 of
     sums · 2^-30 + bias), with the batch shared among threads or inline, a block of images at a time or one."""

@@ -10,11 +10,10 @@ MLAS's, in an onnxruntime MatMul/Gemm session bound to our buffers, for filter r
 OpenBLAS's for im2col columns:
 
 numpy's im2col (a strided view copied at once) moves the whole batch's patches through memory, and its copy
-loops crawl on short contiguous runs; here numba loops copy patches into a buffer of about 1 MB that the GEMM
-then reads while it is still in cache — filter-row patches (S·C values per output pixel), or,
-when S·C is small (an RGB first layer) or the vertical stride is not 1, im2col columns of an NCHW input (runs of
-an output row's Q values: seed004_ic's 3-channel conv 1.2-1.3× faster than S·C = 15 runs of channels-last
-rows). Products are summed in the operands' dtype (exact for integer-valued operands whose partial sums fit its
+loops crawl on short contiguous runs; here numba loops copy patches into a buffer that the GEMM
+then reads while it is still in cache, with the sums it writes (the two about 1 MB) — filter-row patches (S·C
+values per output pixel), or, when the vertical stride is not 1, im2col columns of an NCHW input (runs of an
+output row's Q values). Products are summed in the operands' dtype (exact for integer-valued operands whose partial sums fit its
 mantissa). A batch is shared among the policy's threads, each running single-threaded GEMMs on its own images
 (seed004_ic fixed(16) end to end: 1.4× one thread of BLAS GEMMs).
 """
@@ -29,8 +28,10 @@ import numpy as np
 
 from .. import threads
 
-BUFFER_ELEMENTS = 1 << 17  # im2col rows per GEMM: about 1 MB of float64, L2-sized (each thread has its own)
-ROW_PATCH_MIN = 32         # S·C below which im2col columns beat filter-row patches (seed004_ic's 3-channel conv)
+#: patches and sums per block of images: about 1 MB of float64, L2-sized (each thread has its own). Counting the
+#: sums matters where they outnumber the patches: seed004_ic's RGB conv (S·C = 15, K = 32) took 7 images a block
+#: when only its patches counted, and its 5 chained GEMMs then added into 1.8 MB of sums (2 images: 1.8× faster)
+BUFFER_ELEMENTS = 1 << 17
 
 
 @numba.njit(cache=True, nogil=True)
@@ -129,13 +130,13 @@ def conv2d(x: np.ndarray, w: np.ndarray, b, dtype=np.float32, scale=None, bias=N
 
 class Conv:
     """x -> Σ x·w of NCHW x for the conv with loop bounds ``b`` (groups = 1, or depthwise), summed in ``dtype``,
-    its weights laid out once. With vertical stride 1 (and S·C not tiny) the sums
+    its weights laid out once. With vertical stride 1 the sums
     are Σ_r (row patches shifted by r·dh rows) @ W_r (:func:`_conv_by_filter_rows`); otherwise W @ im2col
     columns, one BLAS GEMM. Depthwise convolutions run as a direct channels-last loop."""
 
     def __init__(self, w: np.ndarray, b, dtype):
         self.b, self.dtype = b, np.dtype(dtype)
-        self.by_rows = b.groups == 1 and b.stride[0] == 1 and b.S * b.C >= ROW_PATCH_MIN
+        self.by_rows = b.groups == 1 and b.stride[0] == 1
         if b.groups > 1:
             self.kernel, self.gemm = None, 0
             self.wdw = np.ascontiguousarray(w[:, 0].transpose(1, 2, 0), dtype=dtype)  # (R, S, C)
@@ -259,6 +260,11 @@ def _over_images(kernel, x, out, macs_per_image: int):
                                                  gemm_threads=1), range(workers)))
 
 
+def _images_per_block(n: int, elements_per_image: int) -> int:
+    """How many of n images' patches and sums fill a block of BUFFER_ELEMENTS (at least one)."""
+    return min(n, max(1, BUFFER_ELEMENTS // elements_per_image))
+
+
 @lru_cache(maxsize=None)
 def _pool(workers: int) -> ThreadPoolExecutor:
     return ThreadPoolExecutor(workers, thread_name_prefix="accelsim-conv")
@@ -267,10 +273,11 @@ def _pool(workers: int) -> ThreadPoolExecutor:
 def _conv_by_im2col(x, out, wmat, b, done, gemm_threads):
     """out (N, K, P, Q) = wmat (K, C·R·S) @ im2col columns of NCHW ``x``, over cache-sized batches of images,
     each padded into a small buffer first; with ``done`` (scale, bias, relu), float32 out is their
-    :func:`finish`. BLAS's GEMM, on the caller's BLAS threads: on seed004_ic's RGB conv (K = 75) 1.1× MLAS's,
-    unlike filter rows' (``gemm_threads`` is for those)."""
+    :func:`finish`. BLAS's GEMM, on the caller's BLAS threads (``gemm_threads`` is for filter rows' MLAS): on a
+    Zen 3 box seed004_ic's RGB conv (K = 75) ran 1.1× faster so than with MLAS (on a Zen 5 one, whose OpenBLAS
+    picks its AVX2 kernels, MLAS's AVX-512 GEMM was 1.5× faster on that shape)."""
     n, pq = x.shape[0], b.P * b.Q
-    step = min(n, max(1, BUFFER_ELEMENTS // (pq * wmat.shape[1])))
+    step = _images_per_block(n, pq * (wmat.shape[1] + b.K))
     xp = np.zeros((step, *_padded_shape(x, b, False)), wmat.dtype)
     cols = np.empty((wmat.shape[1], step * pq), wmat.dtype)
     sums = np.empty((b.K, step * pq), wmat.dtype)
@@ -425,7 +432,7 @@ def _conv_by_filter_rows(x, out, wrows, b, done, gemm_threads):
     share is one contiguous (P·m·Q, S·C) matrix, and the sums go to one buffer: each block size's GEMMs are bound
     once. With ``done`` (scale, bias, relu), out (N, K, P, Q) float32 is their :func:`finish`."""
     n, hp, sc = x.shape[0], _padded_shape(x, b, True)[0], wrows.shape[1]
-    step = min(n, max(1, BUFFER_ELEMENTS // (hp * b.Q * sc)))
+    step = _images_per_block(n, hp * b.Q * sc + b.P * b.Q * b.K)
     buffer = np.empty(hp * step * b.Q * sc, wrows.dtype)
     sums_buffer = np.empty(b.P * step * b.Q * b.K, wrows.dtype)
     bind, dh, runs = _sum_of_gemms(b.R, wrows.dtype.name, gemm_threads), b.dilation[0], {}
