@@ -10,10 +10,10 @@ MLAS's, in an onnxruntime MatMul/Gemm session bound to our buffers, for filter r
 OpenBLAS's for im2col columns:
 
 numpy's im2col (a strided view copied at once) moves the whole batch's patches through memory, and its copy
-loops crawl on short contiguous runs; here numba loops copy patches into a buffer that the GEMM
-then reads while it is still in cache, with the sums it writes (the two about 1 MB) — filter-row patches (S·C
-values per output pixel), or, when the vertical stride is not 1, im2col columns of an NCHW input (runs of an
-output row's Q values). Products are summed in the operands' dtype (exact for integer-valued operands whose partial sums fit its
+loops crawl on short contiguous runs; here numba loops copy patches into a buffer that the GEMM then reads while
+it is still in cache, with the sums it writes (the two about 1 MB) — filter-row patches (S·C values per output
+pixel), or, when the vertical stride is not 1, im2col columns of an NCHW input (runs of an output row's Q
+values). Products are summed in the operands' dtype (exact for integer-valued operands whose partial sums fit its
 mantissa). A batch is shared among the policy's threads, each running single-threaded GEMMs on its own images
 (seed004_ic fixed(16) end to end: 1.4× one thread of BLAS GEMMs).
 """
