@@ -40,7 +40,7 @@ def byte_compile():
     every process timed here would compile accelsim's modules again: 30 ms of `info`'s 0.35 s here."""
     import compileall
     compileall.compile_dir(os.path.join(ROOT, "accelsim"), quiet=1)
-    if sys.flags.dont_write_bytecode or os.environ.get("PYTHONDONTWRITEBYTECODE"):
+    if os.environ.get("PYTHONDONTWRITEBYTECODE"):  # what the timed processes inherit
         print("PYTHONDONTWRITEBYTECODE is set: accelsim's modules were byte-compiled first", file=sys.stderr)
 
 

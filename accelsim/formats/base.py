@@ -73,6 +73,12 @@ class Format:
         return str(self)
 
 
+def kernel_floats(x) -> np.ndarray:
+    """``x`` as the numba kernels take it: a C-contiguous float32 or float64 array (other dtypes as float64)."""
+    x = np.asarray(x)
+    return np.ascontiguousarray(x if x.dtype in (np.float32, np.float64) else x.astype(np.float64))
+
+
 def blocks(x: np.ndarray, axis: int, size: int):
     """View ``x`` as (..., n_blocks, size) along ``axis`` (zero-padded), and a function that undoes it."""
     moved = np.moveaxis(x, axis, -1)

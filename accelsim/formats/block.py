@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .base import Format, blocks, positional
+from .base import Format, blocks, kernel_floats, positional
 from .minifloat import Minifloat
 
 
@@ -47,8 +47,7 @@ class BFP(Format):
         from .. import threads
         from ..kernels.quantize import bfp_values
 
-        x = np.asarray(x)
-        x = np.ascontiguousarray(x if x.dtype in (np.float32, np.float64) else x.astype(np.float64))
+        x = kernel_floats(x)
         axis = axis % max(x.ndim, 1)
         shape3 = (int(np.prod(x.shape[:axis])), x.shape[axis] if x.ndim else 1, int(np.prod(x.shape[axis + 1:])))
         out = np.empty(shape3, dtype)

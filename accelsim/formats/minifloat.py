@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import AccelsimError
-from .base import Format, positional
+from .base import Format, kernel_floats, positional
 
 OVERFLOW_MODES = ("ieee", "nan", "sat")  # the kernels' OVERFLOW_CODES, in their order
 
@@ -69,9 +69,7 @@ class Minifloat(Format):
         from ..kernels.quantize import OVERFLOW_CODES, minifloat_values
 
         x = np.asarray(x)
-        flat = np.ascontiguousarray(x.reshape(-1))
-        if flat.dtype not in (np.float32, np.float64):
-            flat = flat.astype(np.float64)
+        flat = kernel_floats(x).reshape(-1)
         out = np.empty(flat.size, dtype)
         overflows, zeros = threads.run_parallel(minifloat_values, flat, self.M, self.emin, self.max_finite,
                                                 self.subnormals, OVERFLOW_CODES[self.overflow], out)
